@@ -1,0 +1,84 @@
+// Password verification for the three forms a user's secret can take: a plain
+// password, a PBKDF2 PHC string (what the official server accepts with
+// PASSWORDS_HASHED) or an argon2id PHC string (what our user store writes).
+import { createHash, pbkdf2, timingSafeEqual } from "node:crypto";
+import { promisify } from "node:util";
+import argon2 from "argon2";
+
+const pbkdf2Async = promisify(pbkdf2);
+
+export type Credential =
+  | { kind: "plain"; digest: Buffer }
+  | { kind: "pbkdf2"; digest: "sha256" | "sha512"; rounds: number; salt: Buffer; hash: Buffer }
+  | { kind: "argon2id"; phc: string };
+
+export class CredentialError extends Error {}
+
+/** PHC "B64": standard base64 alphabet, padding optional. */
+function decodeB64(text: string, what: string): Buffer {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new CredentialError(`${what} is not base64`);
+  return Buffer.from(text, "base64");
+}
+
+function parsePbkdf2(phc: string): Credential {
+  // $pbkdf2-sha256$i=600000,l=32$<salt>$<hash>
+  const parts = phc.split("$");
+  if (parts.length !== 5 || parts[0] !== "") throw new CredentialError("malformed PBKDF2 PHC string");
+  const id = parts[1];
+  const digest = id === "pbkdf2-sha256" ? "sha256" : id === "pbkdf2-sha512" ? "sha512" : undefined;
+  if (!digest) throw new CredentialError(`unsupported PHC algorithm "${id}"`);
+  const params = new Map<string, string>();
+  for (const pair of (parts[2] ?? "").split(",")) {
+    const [key, value] = pair.split("=");
+    if (key && value) params.set(key, value);
+  }
+  const rounds = Number(params.get("i"));
+  if (!Number.isInteger(rounds) || rounds < 1) throw new CredentialError("PBKDF2 PHC string needs i=<rounds>");
+  const salt = decodeB64(parts[3] ?? "", "PBKDF2 salt");
+  const hash = decodeB64(parts[4] ?? "", "PBKDF2 hash");
+  const length = params.has("l") ? Number(params.get("l")) : hash.length;
+  if (length !== hash.length || hash.length < 16) throw new CredentialError("PBKDF2 hash length does not match l=");
+  return { kind: "pbkdf2", digest, rounds, salt, hash };
+}
+
+/** Parses a secret once at start-up so malformed hashes stop the server, not a login. */
+export function parseCredential(secret: string, hashed: boolean): Credential {
+  if (!hashed) return { kind: "plain", digest: createHash("sha256").update(secret, "utf8").digest() };
+  if (secret.startsWith("$pbkdf2-")) return parsePbkdf2(secret);
+  if (secret.startsWith("$argon2id$")) {
+    if (secret.split("$").length !== 6) throw new CredentialError("malformed argon2id PHC string");
+    return { kind: "argon2id", phc: secret };
+  }
+  throw new CredentialError("hashed passwords must be PHC strings ($pbkdf2-sha256$..., $argon2id$...)");
+}
+
+export async function verifyPassword(credential: Credential, password: string): Promise<boolean> {
+  switch (credential.kind) {
+    case "plain": {
+      const given = createHash("sha256").update(password, "utf8").digest();
+      return timingSafeEqual(given, credential.digest);
+    }
+    case "pbkdf2": {
+      const given = await pbkdf2Async(password, credential.salt, credential.rounds, credential.hash.length, credential.digest);
+      return timingSafeEqual(given, credential.hash);
+    }
+    case "argon2id":
+      try {
+        return await argon2.verify(credential.phc, password);
+      } catch {
+        return false;
+      }
+  }
+}
+
+export async function hashPasswordArgon2id(password: string): Promise<string> {
+  return argon2.hash(password, { type: argon2.argon2id });
+}
+
+/**
+ * A stable fingerprint of a credential: host keys remember it, so a changed
+ * password (or a removed and re-added user) invalidates the old keys.
+ */
+export function credentialFingerprint(userName: string, secret: string): string {
+  return createHash("sha256").update(`${userName}\u0000${secret}`, "utf8").digest("hex").slice(0, 32);
+}

@@ -1,0 +1,183 @@
+// The v11 request/response envelope: metadata in the `anki-sync` header, body
+// zstd-compressed both ways, `anki-original-size` on every successful reply.
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import { CompressStream, compress } from "zstd-napi";
+import { createRequire } from "node:module";
+import type * as ZstdBinding from "zstd-napi/binding.js";
+import { HttpError, badRequest } from "./errors.js";
+
+export interface SyncHeader {
+  version: number;
+  hostKey: string;
+  clientVersion: string;
+  sessionKey: string;
+}
+
+export const MIN_SYNC_VERSION = 8;
+export const MAX_SYNC_VERSION = 11;
+
+/** Parses the `anki-sync` header; all four keys are required, as in the official server. */
+export function parseSyncHeader(value: string): SyncHeader {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw badRequest("bad sync header: not JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw badRequest("bad sync header: not an object");
+  }
+  const { v, k, c, s } = parsed as Record<string, unknown>;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 255) throw badRequest("bad sync header: v");
+  if (typeof k !== "string" || typeof c !== "string" || typeof s !== "string") {
+    throw badRequest("bad sync header: k, c and s must be strings");
+  }
+  if (v < MIN_SYNC_VERSION || v > MAX_SYNC_VERSION) throw badRequest(`unsupported sync version: ${v}`);
+  return { version: v, hostKey: k, clientVersion: c.slice(0, 200), sessionKey: s.slice(0, 200) };
+}
+
+export class BodyTooLargeError extends HttpError {
+  constructor(limit: number) {
+    super(413, `request body exceeds ${limit} bytes`);
+  }
+}
+
+export interface BodyLimits {
+  /** Bytes on the wire. */
+  compressed: number;
+  /** Bytes after decompression. */
+  decompressed: number;
+}
+
+// zstd-napi's low-level streaming context; a CommonJS module whose named
+// exports ESM cannot see, hence require().
+const binding = createRequire(import.meta.url)("zstd-napi/binding.js") as typeof ZstdBinding;
+
+const OUTPUT_CHUNK = 128 * 1024;
+
+/** Decompresses a zstd stream chunk by chunk (zstd-napi's streaming context). */
+async function* zstdDecode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const dctx = new binding.DCtx();
+  let inFrame = false;
+  for await (const chunk of source) {
+    let input = chunk;
+    while (input.length > 0) {
+      const output = Buffer.allocUnsafe(OUTPUT_CHUNK);
+      const [ret, produced, consumed] = dctx.decompressStream(output, input);
+      input = input.subarray(consumed);
+      inFrame = ret !== 0;
+      if (produced > 0) yield output.subarray(0, produced);
+      // A full output buffer may hide more output for the same input.
+      while (input.length === 0 && produced === OUTPUT_CHUNK) {
+        const more = Buffer.allocUnsafe(OUTPUT_CHUNK);
+        const [ret2, produced2] = dctx.decompressStream(more, input);
+        inFrame = ret2 !== 0;
+        if (produced2 > 0) yield more.subarray(0, produced2);
+        if (produced2 < OUTPUT_CHUNK) break;
+      }
+    }
+  }
+  if (inFrame) throw new Error("body ends in the middle of a zstd frame");
+}
+
+/** Counts the wire bytes of the request and refuses more than `limit`. */
+async function* limitedSource(req: IncomingMessage, limit: number, seen: { bytes: number }): AsyncGenerator<Buffer> {
+  // destroyOnReturn: false keeps the socket usable for the error reply when decoding fails midway.
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+    const buf = chunk as Buffer;
+    seen.bytes += buf.length;
+    if (seen.bytes > limit) throw new BodyTooLargeError(limit);
+    yield buf;
+  }
+}
+
+/**
+ * Feeds the decompressed payload of a v11 request to `onChunk`. An empty body
+ * (zero bytes) is an empty payload. Past `decompressedLimit` the rest of the
+ * body is drained and discarded (so a reply can still be sent) and the
+ * function reports `overLimit`.
+ */
+async function decodeZstdBody(
+  req: IncomingMessage,
+  limits: BodyLimits,
+  onChunk: (chunk: Buffer) => Promise<void> | void,
+): Promise<{ decompressed: number; overLimit: boolean }> {
+  const wire = { bytes: 0 };
+  let decompressed = 0;
+  let overLimit = false;
+  try {
+    for await (const chunk of zstdDecode(limitedSource(req, limits.compressed, wire))) {
+      if (overLimit) continue;
+      decompressed += chunk.length;
+      if (decompressed >= limits.decompressed) {
+        overLimit = true;
+        continue;
+      }
+      await onChunk(chunk);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw badRequest(`bad zstd body: ${(err as Error).message}`);
+  }
+  return { decompressed, overLimit };
+}
+
+/** Reads a whole (small) decompressed payload into memory; 413 past the limit. */
+export async function readPayload(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const result = await decodeZstdBody(req, limits, (chunk) => {
+    chunks.push(chunk);
+  });
+  if (result.overLimit) throw new BodyTooLargeError(limits.decompressed);
+  return Buffer.concat(chunks);
+}
+
+export interface FileBodyResult {
+  bytes: number;
+  /** The decompressed body reached the limit; the file holds only a prefix. */
+  tooLarge: boolean;
+}
+
+/** Streams the decompressed payload into a new file at `path`, never holding it whole in memory. */
+export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimits, path: string): Promise<FileBodyResult> {
+  const file = await open(path, "wx", 0o600);
+  try {
+    const result = await decodeZstdBody(req, limits, async (chunk) => {
+      await file.write(chunk);
+    });
+    await file.sync();
+    return { bytes: result.decompressed, tooLarge: result.overLimit };
+  } finally {
+    await file.close();
+  }
+}
+
+/** A v11 reply: zstd body and the uncompressed size in `anki-original-size`. */
+export function sendPayload(res: ServerResponse, payload: Buffer): void {
+  const body = compress(payload);
+  res.writeHead(200, {
+    "anki-original-size": String(payload.length),
+    "content-type": "application/octet-stream",
+    "content-length": String(body.length),
+  });
+  res.end(body);
+}
+
+/** Streams a file as a v11 reply, compressing on the fly. */
+export async function sendFile(res: ServerResponse, path: string, size: number): Promise<void> {
+  res.writeHead(200, { "anki-original-size": String(size), "content-type": "application/octet-stream" });
+  await pipeline(createReadStream(path), new CompressStream(), res);
+}
+
+export function sendError(res: ServerResponse, status: number): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = String(status);
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": String(body.length) });
+  res.end(body);
+}

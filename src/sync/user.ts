@@ -1,0 +1,79 @@
+// Everything the server keeps for one user between requests: where the files
+// are, the open collection connection, and the lock that serializes the user's
+// sync steps.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createEmptyCollection } from "../collection/create.js";
+import { type CollectionDb, openCollectionDb } from "../collection/open.js";
+import { logger } from "../log.js";
+import { AsyncLock } from "./lock.js";
+
+export const COLLECTION_FILE = "collection.anki2";
+
+export class UserState {
+  readonly dir: string;
+  readonly collectionPath: string;
+  readonly lock = new AsyncLock();
+  private db: CollectionDb | undefined;
+  /** Hook set by the normal-sync layer: rolls back and forgets an active sync session. */
+  abortActiveSession: () => void = () => {};
+
+  constructor(
+    readonly name: string,
+    base: string,
+  ) {
+    this.dir = join(base, name);
+    this.collectionPath = join(this.dir, COLLECTION_FILE);
+  }
+
+  ensureFolders(): void {
+    mkdirSync(join(this.dir, "media"), { recursive: true, mode: 0o700 });
+  }
+
+  /** The open collection, created as a brand-new one if the user has none yet. */
+  collection(): CollectionDb {
+    if (this.db) return this.db;
+    this.ensureFolders();
+    if (!existsSync(this.collectionPath)) {
+      createEmptyCollection(this.collectionPath);
+      logger.info("created new collection", { user: this.name });
+    }
+    const db = openCollectionDb(this.collectionPath, { mustExist: true });
+    db.pragma("journal_mode = WAL");
+    // FULL: an acknowledged sync step survives power loss, not just a crash.
+    db.pragma("synchronous = FULL");
+    this.db = db;
+    return db;
+  }
+
+  /** Closes the connection (checkpointing the WAL into the main file). */
+  closeCollection(): void {
+    if (!this.db) return;
+    const db = this.db;
+    this.db = undefined;
+    try {
+      db.pragma("wal_checkpoint(TRUNCATE)");
+    } finally {
+      db.close();
+    }
+  }
+}
+
+export class UserRegistry {
+  private readonly users = new Map<string, UserState>();
+
+  constructor(private readonly base: string) {}
+
+  get(name: string): UserState {
+    let user = this.users.get(name);
+    if (!user) {
+      user = new UserState(name, this.base);
+      this.users.set(name, user);
+    }
+    return user;
+  }
+
+  closeAll(): void {
+    for (const user of this.users.values()) user.closeCollection();
+  }
+}
