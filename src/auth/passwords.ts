@@ -1,7 +1,7 @@
 // Password verification for the three forms a user's secret can take: a plain
 // password, a PBKDF2 PHC string (what the official server accepts with
 // PASSWORDS_HASHED) or an argon2id PHC string (what our user store writes).
-import { createHash, pbkdf2, timingSafeEqual } from "node:crypto";
+import { createHash, pbkdf2, scryptSync, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
 import argon2 from "argon2";
 
@@ -46,10 +46,12 @@ export function parseCredential(secret: string, hashed: boolean): Credential {
   if (!hashed) return { kind: "plain", digest: createHash("sha256").update(secret, "utf8").digest() };
   if (secret.startsWith("$pbkdf2-")) return parsePbkdf2(secret);
   if (secret.startsWith("$argon2id$")) {
-    if (secret.split("$").length !== 6) throw new CredentialError("malformed argon2id PHC string");
+    if (!/^\$argon2id\$(v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
+      throw new CredentialError("malformed argon2id PHC string");
+    }
     return { kind: "argon2id", phc: secret };
   }
-  throw new CredentialError("hashed passwords must be PHC strings ($pbkdf2-sha256$..., $argon2id$...)");
+  throw new CredentialError("hashed passwords must be PHC strings ($argon2id$..., $pbkdf2-sha256$... or $pbkdf2-sha512$...)");
 }
 
 export async function verifyPassword(credential: Credential, password: string): Promise<boolean> {
@@ -75,10 +77,25 @@ export async function hashPasswordArgon2id(password: string): Promise<string> {
   return argon2.hash(password, { type: argon2.argon2id });
 }
 
+/** Whether a secret from a password file is a PHC hash rather than a plain password. */
+export function looksLikePhc(secret: string): boolean {
+  return /^\$(argon2(id|i|d)|pbkdf2-[a-z0-9]+)\$/.test(secret);
+}
+
+/** Memory-hard but quick (~30 ms): fingerprints of plain passwords end up in the server database. */
+const PLAIN_FINGERPRINT_COST = { N: 16384, r: 8, p: 1 } as const;
+
 /**
  * A stable fingerprint of a credential: host keys remember it, so a changed
- * password (or a removed and re-added user) invalidates the old keys.
+ * password (or a removed and re-added user) invalidates the old keys. For a
+ * PHC secret a fast hash of the PHC string is enough (the PHC string is itself
+ * slow to attack); a plain password goes through scrypt, so the stored
+ * fingerprint is no shortcut to the password for someone holding a backup.
  */
-export function credentialFingerprint(userName: string, secret: string): string {
+export function credentialFingerprint(userName: string, secret: string, hashed = true): string {
+  if (!hashed) {
+    const salt = createHash("sha256").update(`anki-sync-server fingerprint\u0000${userName}`, "utf8").digest();
+    return "s1:" + scryptSync(secret, salt, 16, PLAIN_FINGERPRINT_COST).toString("hex");
+  }
   return createHash("sha256").update(`${userName}\u0000${secret}`, "utf8").digest("hex").slice(0, 32);
 }

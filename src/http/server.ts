@@ -28,6 +28,8 @@ interface RequestLog {
   route: string;
   user?: string;
   clientVersion?: string;
+  /** Why the request failed; logged on the same line as the request. */
+  reason?: string;
 }
 
 async function sendReply(res: ServerResponse, reply: Reply): Promise<void> {
@@ -106,8 +108,8 @@ export function createSyncServer(deps: ServerDeps): Server {
     dispatch(req, res, entry)
       .catch((err: unknown) => {
         const status = err instanceof HttpError ? err.status : 500;
-        const level = status >= 500 ? "error" : "warn";
-        logger[level]("request failed", { route: entry.route, user: entry.user, status, reason: (err as Error).message });
+        entry.reason = (err as Error).message;
+        if (status === 500) entry.reason += ` ${(err as Error).stack?.split("\n")[1]?.trim() ?? ""}`;
         if (!req.complete) {
           // Unread body: close the connection after the reply rather than parse garbage as the next request.
           res.setHeader("connection", "close");
@@ -116,12 +118,15 @@ export function createSyncServer(deps: ServerDeps): Server {
         sendError(res, status);
       })
       .finally(() => {
-        logger.info("request", {
+        const status = res.statusCode;
+        const level = status >= 500 && status !== 501 ? "error" : status >= 400 ? "warn" : "info";
+        logger[level]("request", {
           user: entry.user,
           route: entry.route,
           cv: entry.clientVersion,
-          status: res.statusCode,
+          status,
           ms: Math.round(performance.now() - started),
+          reason: entry.reason,
         });
       });
   });

@@ -7,6 +7,7 @@ import { createEmptyCollection } from "../collection/create.js";
 import { type CollectionDb, openCollectionDb } from "../collection/open.js";
 import { logger } from "../log.js";
 import { AsyncLock } from "./lock.js";
+import type { SyncSession } from "./session.js";
 
 export const COLLECTION_FILE = "collection.anki2";
 
@@ -15,8 +16,8 @@ export class UserState {
   readonly collectionPath: string;
   readonly lock = new AsyncLock();
   private db: CollectionDb | undefined;
-  /** Hook set by the normal-sync layer: rolls back and forgets an active sync session. */
-  abortActiveSession: () => void = () => {};
+  /** The normal sync in progress, if any: its changes are an open transaction on `db`. */
+  private activeSession: SyncSession | undefined;
 
   constructor(
     readonly name: string,
@@ -46,9 +47,42 @@ export class UserState {
     return db;
   }
 
+  get session(): SyncSession | undefined {
+    return this.activeSession;
+  }
+
+  /** Starts a normal sync: any earlier one is rolled back first, and a transaction opens. */
+  beginSession(session: SyncSession): CollectionDb {
+    this.abortActiveSession();
+    const db = this.collection();
+    db.exec("BEGIN IMMEDIATE");
+    this.activeSession = session;
+    return db;
+  }
+
+  /** Makes the session's changes durable and forgets it. */
+  commitSession(): void {
+    this.activeSession = undefined;
+    if (this.db?.inTransaction) this.db.exec("COMMIT");
+  }
+
+  /** Rolls back whatever the session changed, keeping the record (a failed sanity check does this). */
+  rollBackSessionChanges(): void {
+    if (this.db?.inTransaction) this.db.exec("ROLLBACK");
+  }
+
+  /** Rolls back and forgets the active sync session, if there is one. */
+  abortActiveSession(): void {
+    const session = this.activeSession;
+    this.activeSession = undefined;
+    this.rollBackSessionChanges();
+    if (session) logger.info("sync session aborted", { user: this.name });
+  }
+
   /** Closes the connection (checkpointing the WAL into the main file). */
   closeCollection(): void {
     if (!this.db) return;
+    this.abortActiveSession();
     const db = this.db;
     this.db = undefined;
     try {

@@ -1,0 +1,70 @@
+// Rows of `cards`. `data` is a JSON object as TEXT (FSRS state, original
+// position, custom data); it is stored as given.
+import type { CollectionDb } from "../open.js";
+import { asInt, asText } from "./values.js";
+
+export interface CardRow {
+  id: number;
+  nid: number;
+  did: number;
+  ord: number;
+  /** modification time, seconds */
+  mod: number;
+  usn: number;
+  type: number;
+  queue: number;
+  due: number;
+  ivl: number;
+  factor: number;
+  reps: number;
+  lapses: number;
+  left: number;
+  odue: number;
+  odid: number;
+  flags: number;
+  data: string;
+}
+
+const COLUMNS = "id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data";
+const INT_COLUMNS = [
+  "nid", "did", "ord", "mod", "usn", "type", "queue", "due", "ivl", "factor", "reps", "lapses", "left", "odue",
+  "odid", "flags",
+] as const;
+
+export function writeCard(db: CollectionDb, c: CardRow): void {
+  db.prepare(`INSERT OR REPLACE INTO cards (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    c.id, c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor, c.reps, c.lapses, c.left,
+    c.odue, c.odid, c.flags, c.data,
+  );
+}
+
+export function deleteCard(db: CollectionDb, id: number): void {
+  db.prepare("DELETE FROM cards WHERE id = ?").run(id);
+}
+
+type Row = Record<string, unknown>;
+
+function rowToCard(r: Row): CardRow {
+  const id = asInt(r.id, "card id");
+  const out = { id, data: asText(r.data, `card ${id} data`) } as CardRow;
+  for (const k of INT_COLUMNS) out[k] = asInt(r[k], `card ${id} ${k}`);
+  return out;
+}
+
+export function readCard(db: CollectionDb, id: number): CardRow | undefined {
+  const r = db.prepare(`SELECT ${COLUMNS} FROM cards WHERE id = ?`).get(id) as Row | undefined;
+  return r === undefined ? undefined : rowToCard(r);
+}
+
+export function readCardsSince(db: CollectionDb, minUsn: number): CardRow[] {
+  return (db.prepare(`SELECT ${COLUMNS} FROM cards WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToCard);
+}
+
+export function readAllCards(db: CollectionDb): CardRow[] {
+  return (db.prepare(`SELECT ${COLUMNS} FROM cards ORDER BY id`).all() as Row[]).map(rowToCard);
+}
+
+export function cardMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
+  const r = db.prepare("SELECT mod, usn FROM cards WHERE id = ?").get(id) as Row | undefined;
+  return r === undefined ? undefined : { mod: asInt(r.mod, `card ${id} mod`), usn: asInt(r.usn, `card ${id} usn`) };
+}

@@ -1,0 +1,77 @@
+// Rows of `notes`. The writer stores the columns it is given; sort field and
+// checksum (sfld, csum) must already be computed by the caller (the sync
+// wire format sends them empty) — see notefields.ts.
+import type { CollectionDb } from "../open.js";
+import { asInt, asText } from "./values.js";
+
+export interface NoteRow {
+  id: number;
+  guid: string;
+  /** notetype id */
+  mid: number;
+  /** modification time, seconds */
+  mod: number;
+  usn: number;
+  /** " tag1 tag2 " or "" */
+  tags: string;
+  /** field values joined with "\x1f" */
+  flds: string;
+  /** sort field text; integer affinity turns numeric text into a number */
+  sfld: string | number;
+  csum: number;
+  flags: number;
+  data: string;
+}
+
+const COLUMNS = "id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data";
+
+export function writeNote(db: CollectionDb, n: NoteRow): void {
+  db.prepare(`INSERT OR REPLACE INTO notes (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    n.id, n.guid, n.mid, n.mod, n.usn, n.tags, n.flds, n.sfld, n.csum, n.flags, n.data,
+  );
+}
+
+export function deleteNote(db: CollectionDb, id: number): void {
+  db.prepare("DELETE FROM notes WHERE id = ?").run(id);
+}
+
+type Row = Record<string, unknown>;
+
+function rowToNote(r: Row): NoteRow {
+  const id = asInt(r.id, "note id");
+  const w = `note ${id}`;
+  const sfld = r.sfld;
+  return {
+    id,
+    guid: asText(r.guid, `${w} guid`),
+    mid: asInt(r.mid, `${w} mid`),
+    mod: asInt(r.mod, `${w} mod`),
+    usn: asInt(r.usn, `${w} usn`),
+    tags: asText(r.tags, `${w} tags`),
+    flds: asText(r.flds, `${w} flds`),
+    sfld: typeof sfld === "number" ? sfld : asText(sfld, `${w} sfld`),
+    csum: asInt(r.csum, `${w} csum`),
+    flags: asInt(r.flags, `${w} flags`),
+    data: asText(r.data, `${w} data`),
+  };
+}
+
+export function readNote(db: CollectionDb, id: number): NoteRow | undefined {
+  const r = db.prepare(`SELECT ${COLUMNS} FROM notes WHERE id = ?`).get(id) as Row | undefined;
+  return r === undefined ? undefined : rowToNote(r);
+}
+
+/** Notes with usn >= minUsn (or all with minUsn = -Infinity), in id order. */
+export function readNotesSince(db: CollectionDb, minUsn: number): NoteRow[] {
+  return (db.prepare(`SELECT ${COLUMNS} FROM notes WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToNote);
+}
+
+export function readAllNotes(db: CollectionDb): NoteRow[] {
+  return (db.prepare(`SELECT ${COLUMNS} FROM notes ORDER BY id`).all() as Row[]).map(rowToNote);
+}
+
+/** (mtime, usn) of a stored note, for the sync merge rule. */
+export function noteMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
+  const r = db.prepare("SELECT mod, usn FROM notes WHERE id = ?").get(id) as Row | undefined;
+  return r === undefined ? undefined : { mod: asInt(r.mod, `note ${id} mod`), usn: asInt(r.usn, `note ${id} usn`) };
+}

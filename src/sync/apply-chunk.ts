@@ -1,0 +1,73 @@
+// POST /sync/applyChunk: the client's changed revlog, cards and notes.
+// Conflicts: the server keeps its row only if it changed since the client last
+// synced and is at least as new; reviews are never overwritten.
+import { readNotetype } from "../collection/storage/notetypes.js";
+import type { CollectionDb } from "../collection/open.js";
+import { type CardRow, cardUsnAndMod, parseCardRow, writeCardRow } from "../collection/sync-rows/cards.js";
+import { type NoteRow, type NotetypeShape, noteUsnAndMod, parseNoteRow, writeNoteRow } from "../collection/sync-rows/notes.js";
+import { type RevlogRow, insertRevlogIfAbsent, parseRevlogRow } from "../collection/sync-rows/revlog.js";
+import { badRequest } from "../http/errors.js";
+import { parseJsonObject } from "../http/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
+import { type SyncSession, runSessionStep } from "./session.js";
+import type { UserState } from "./user.js";
+
+interface IncomingChunk {
+  revlog: RevlogRow[];
+  cards: CardRow[];
+  notes: NoteRow[];
+}
+
+function parseRows<T>(value: unknown, what: string, parse: (v: unknown, what: string) => T): T[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new Error(`${what}: expected an array`);
+  return value.map((row, i) => parse(row, `${what}[${i}]`));
+}
+
+export function parseIncomingChunk(payload: Buffer): IncomingChunk {
+  const request = parseJsonObject(payload, "applyChunk");
+  const chunk = request.chunk;
+  if (typeof chunk !== "object" || chunk === null || Array.isArray(chunk)) throw badRequest('applyChunk: "chunk" must be an object');
+  const c = chunk as Record<string, unknown>;
+  try {
+    return {
+      revlog: parseRows(c.revlog, "revlog", parseRevlogRow),
+      cards: parseRows(c.cards, "cards", parseCardRow),
+      notes: parseRows(c.notes, "notes", parseNoteRow),
+    };
+  } catch (err) {
+    throw badRequest(`applyChunk: ${(err as Error).message}`);
+  }
+}
+
+/** Incoming wins unless the server row is pending for this client and at least as new. */
+function incomingWins(existing: { usn: number; mod: number } | undefined, incomingMod: number, clientUsn: number): boolean {
+  if (!existing) return true;
+  return existing.usn < clientUsn || existing.mod < incomingMod;
+}
+
+function notetypeShape(db: CollectionDb, session: SyncSession, ntid: number): NotetypeShape | undefined {
+  if (!session.notetypeShapes.has(ntid)) {
+    const nt = readNotetype(db, ntid);
+    session.notetypeShapes.set(ntid, nt && { fieldCount: nt.fields.length, sortFieldIdx: nt.config.sortFieldIdx });
+  }
+  return session.notetypeShapes.get(ntid);
+}
+
+export function mergeChunk(db: CollectionDb, session: SyncSession, chunk: IncomingChunk): void {
+  for (const entry of chunk.revlog) insertRevlogIfAbsent(db, entry, session.serverUsn);
+  for (const card of chunk.cards) {
+    if (incomingWins(cardUsnAndMod(db, card.id), card.mod, session.clientUsn)) writeCardRow(db, card, session.serverUsn);
+  }
+  for (const note of chunk.notes) {
+    if (incomingWins(noteUsnAndMod(db, note.id), note.mod, session.clientUsn)) {
+      writeNoteRow(db, note, notetypeShape(db, session, note.mid), session.serverUsn);
+    }
+  }
+}
+
+export function applyChunk(user: UserState, payload: Buffer, info: RequestInfo): Reply {
+  const chunk = parseIncomingChunk(payload);
+  runSessionStep(user, info.header.sessionKey, (db, session) => mergeChunk(db, session, chunk));
+  return jsonReply(null);
+}

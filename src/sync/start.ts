@@ -1,0 +1,46 @@
+// POST /sync/start: opens the sync transaction and answers with the server's
+// deletions since the client last synced. Deletions the client sends here (the
+// old AnkiDroid way) are applied only after those were collected.
+import { readColHeader } from "../collection/fullsync/header.js";
+import { type Graves, applyGraves, gravesSince } from "../collection/sync-rows/graves.js";
+import { RowFormatError, expectIdList } from "../collection/sync-rows/parse.js";
+import { badRequest } from "../http/errors.js";
+import { parseJsonObject, requireInteger } from "../http/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
+import { SyncSession, requireSessionKey } from "./session.js";
+import type { UserState } from "./user.js";
+
+export function parseGraves(value: unknown, what: string): Graves {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new RowFormatError(`${what}: expected an object`);
+  const obj = value as Record<string, unknown>;
+  return {
+    cards: expectIdList(obj.cards, `${what}.cards`),
+    notes: expectIdList(obj.notes, `${what}.notes`),
+    decks: expectIdList(obj.decks, `${what}.decks`),
+  };
+}
+
+export function start(user: UserState, payload: Buffer, info: RequestInfo): Reply {
+  const key = requireSessionKey(info.header.sessionKey);
+  const request = parseJsonObject(payload, "start");
+  const minUsn = requireInteger(request, "minUsn", "start");
+  const lnewer = request.lnewer;
+  if (typeof lnewer !== "boolean") throw badRequest('start: "lnewer" must be a boolean');
+  let legacyGraves: Graves | undefined;
+  try {
+    legacyGraves = request.graves === undefined || request.graves === null ? undefined : parseGraves(request.graves, "start.graves");
+  } catch (err) {
+    throw badRequest(`start: ${(err as Error).message}`);
+  }
+
+  const serverUsn = readColHeader(user.collection()).usn;
+  const db = user.beginSession(new SyncSession(key, serverUsn, minUsn, lnewer));
+  try {
+    const serverGraves = gravesSince(db, minUsn);
+    if (legacyGraves) applyGraves(db, legacyGraves, serverUsn);
+    return jsonReply(serverGraves);
+  } catch (err) {
+    user.abortActiveSession();
+    throw badRequest(`start failed: ${(err as Error).message}`);
+  }
+}
