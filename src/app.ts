@@ -9,6 +9,9 @@ import { createSyncServer } from "./http/server.js";
 import { logger } from "./log.js";
 import { UserRegistry } from "./sync/user.js";
 
+/** A normal sync with no request for this long is rolled back. */
+const SESSION_IDLE_MS = 30 * 60_000;
+
 export interface RunningServer {
   server: Server;
   /** The port actually bound (differs from the config when it asked for 0). */
@@ -48,6 +51,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       resolve();
     });
   });
+  const sweep = setInterval(() => users.abortIdleSessions(SESSION_IDLE_MS), 60_000);
+  sweep.unref();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length });
@@ -56,6 +61,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     server,
     port,
     async close() {
+      clearInterval(sweep);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -107,6 +107,24 @@ export class UserRegistry {
     return user;
   }
 
+  /**
+   * Rolls back syncs abandoned mid-way (a client that crashed or lost its
+   * network), so their open transaction does not linger forever. The official
+   * server keeps them until the user's next request.
+   */
+  abortIdleSessions(maxIdleMs: number, now = Date.now()): void {
+    for (const user of this.users.values()) {
+      const session = user.session;
+      if (!session || now - session.lastUsed < maxIdleMs) continue;
+      void user.lock.run(() => {
+        if (user.session === session && Date.now() - session.lastUsed >= maxIdleMs) {
+          logger.warn("abandoned sync rolled back", { user: user.name, idleSeconds: Math.round((Date.now() - session.lastUsed) / 1000) });
+          user.abortActiveSession();
+        }
+      });
+    }
+  }
+
   closeAll(): void {
     for (const user of this.users.values()) user.closeCollection();
   }
