@@ -162,6 +162,27 @@ const LATER_INDEXES: readonly string[] = [
 /** Every DDL statement of a schema-18 collection (tables first). */
 export const SCHEMA18_DDL: readonly string[] = [...TABLES, ...SCHEMA11_INDEXES, ...LATER_INDEXES];
 
+/** The name of the table or index a DDL statement above creates. */
+export function ddlObjectName(sql: string): string {
+  const m = /^CREATE (?:UNIQUE )?(?:TABLE|INDEX) (\w+)/.exec(sql);
+  if (m === null || m[1] === undefined) throw new Error(`schema18: unexpected DDL ${sql.slice(0, 40)}`);
+  return m[1];
+}
+
+/**
+ * Creates the schema-18 tables and indexes that do not exist yet (used when
+ * upgrading a schema-11 file, which already has col/notes/cards/revlog).
+ */
+export function createMissingSchema18(db: CollectionDb): void {
+  const existing = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").all() as Array<{ name: string }>).map(
+      (r) => r.name,
+    ),
+  );
+  for (const sql of SCHEMA18_DDL) if (!existing.has(ddlObjectName(sql))) db.exec(sql);
+  db.exec("ANALYZE");
+}
+
 /**
  * Creates all schema-18 tables and indexes on an empty database. The caller
  * owns the transaction. Also runs ANALYZE, as rslib's schema-15 step does, so

@@ -3,9 +3,12 @@
 // synced and is at least as new; reviews are never overwritten.
 import { readNotetype } from "../collection/storage/notetypes.js";
 import type { CollectionDb } from "../collection/open.js";
-import { type CardRow, cardUsnAndMod, parseCardRow, writeCardRow } from "../collection/sync-rows/cards.js";
-import { type NoteRow, type NotetypeShape, noteUsnAndMod, parseNoteRow, writeNoteRow } from "../collection/sync-rows/notes.js";
-import { type RevlogRow, insertRevlogIfAbsent, parseRevlogRow } from "../collection/sync-rows/revlog.js";
+import { type CardRow, cardMtimeUsn, writeCard } from "../collection/storage/cards.js";
+import { noteMtimeUsn } from "../collection/storage/notes.js";
+import { type RevlogRow, addRevlog } from "../collection/storage/revlog.js";
+import { parseCardEntry } from "../collection/sync-rows/cards.js";
+import { type NoteEntry, type NotetypeShape, parseNoteEntry, writeNoteEntry } from "../collection/sync-rows/notes.js";
+import { parseRevlogEntry } from "../collection/sync-rows/revlog.js";
 import { badRequest } from "../http/errors.js";
 import { parseJsonObject } from "../http/json.js";
 import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
@@ -15,7 +18,7 @@ import type { UserState } from "./user.js";
 interface IncomingChunk {
   revlog: RevlogRow[];
   cards: CardRow[];
-  notes: NoteRow[];
+  notes: NoteEntry[];
 }
 
 function parseRows<T>(value: unknown, what: string, parse: (v: unknown, what: string) => T): T[] {
@@ -31,9 +34,9 @@ export function parseIncomingChunk(payload: Buffer): IncomingChunk {
   const c = chunk as Record<string, unknown>;
   try {
     return {
-      revlog: parseRows(c.revlog, "revlog", parseRevlogRow),
-      cards: parseRows(c.cards, "cards", parseCardRow),
-      notes: parseRows(c.notes, "notes", parseNoteRow),
+      revlog: parseRows(c.revlog, "revlog", parseRevlogEntry),
+      cards: parseRows(c.cards, "cards", parseCardEntry),
+      notes: parseRows(c.notes, "notes", parseNoteEntry),
     };
   } catch (err) {
     throw badRequest(`applyChunk: ${(err as Error).message}`);
@@ -55,13 +58,13 @@ function notetypeShape(db: CollectionDb, session: SyncSession, ntid: number): No
 }
 
 export function mergeChunk(db: CollectionDb, session: SyncSession, chunk: IncomingChunk): void {
-  for (const entry of chunk.revlog) insertRevlogIfAbsent(db, entry, session.serverUsn);
+  for (const entry of chunk.revlog) addRevlog(db, { ...entry, usn: session.serverUsn });
   for (const card of chunk.cards) {
-    if (incomingWins(cardUsnAndMod(db, card.id), card.mod, session.clientUsn)) writeCardRow(db, card, session.serverUsn);
+    if (incomingWins(cardMtimeUsn(db, card.id), card.mod, session.clientUsn)) writeCard(db, { ...card, usn: session.serverUsn });
   }
   for (const note of chunk.notes) {
-    if (incomingWins(noteUsnAndMod(db, note.id), note.mod, session.clientUsn)) {
-      writeNoteRow(db, note, notetypeShape(db, session, note.mid), session.serverUsn);
+    if (incomingWins(noteMtimeUsn(db, note.id), note.mod, session.clientUsn)) {
+      writeNoteEntry(db, note, notetypeShape(db, session, note.mid), session.serverUsn);
     }
   }
 }

@@ -2,9 +2,12 @@
 // rows a call. The ids are captured on the first call, before the client's
 // rows arrive, so nothing the client sent is echoed back.
 import type { CollectionDb } from "../collection/open.js";
-import { cardRowToJson, readCardRow } from "../collection/sync-rows/cards.js";
-import { noteRowToJson, readNoteRow } from "../collection/sync-rows/notes.js";
-import { readRevlogRow, revlogRowToJson } from "../collection/sync-rows/revlog.js";
+import { readCard } from "../collection/storage/cards.js";
+import { readNote } from "../collection/storage/notes.js";
+import { readRevlog } from "../collection/storage/revlog.js";
+import { cardEntryToJson } from "../collection/sync-rows/cards.js";
+import { noteEntryToJson } from "../collection/sync-rows/notes.js";
+import { revlogEntryToJson } from "../collection/sync-rows/revlog.js";
 import { parseJsonObject } from "../http/json.js";
 import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
 import { type ChunkIds, runSessionStep } from "./session.js";
@@ -51,9 +54,9 @@ export function chunk(user: UserState, payload: Buffer, info: RequestInfo): Repl
     const taken = takeChunk(session.chunkIds);
     const out: ChunkJson = { done: taken.done };
     const present = <T>(row: T | undefined): row is T => row !== undefined;
-    if (taken.revlog.length > 0) out.revlog = taken.revlog.map((id) => readRevlogRow(db, id)).filter(present).map(revlogRowToJson);
-    if (taken.cards.length > 0) out.cards = taken.cards.map((id) => readCardRow(db, id)).filter(present).map(cardRowToJson);
-    if (taken.notes.length > 0) out.notes = taken.notes.map((id) => readNoteRow(db, id)).filter(present).map(noteRowToJson);
+    if (taken.revlog.length > 0) out.revlog = taken.revlog.map((id) => readRevlog(db, id)).filter(present).map(revlogEntryToJson);
+    if (taken.cards.length > 0) out.cards = taken.cards.map((id) => readCard(db, id)).filter(present).map(cardEntryToJson);
+    if (taken.notes.length > 0) out.notes = taken.notes.map((id) => readNote(db, id)).filter(present).map(noteEntryToJson);
     return out;
   });
   return jsonReply(result);

@@ -1,7 +1,8 @@
 // POST /sync/meta: the collection header the client compares with its own to
 // decide between "no changes", a normal sync and a full sync.
 import { statSync } from "node:fs";
-import { hasNoCards, readColHeader, readConfigJson } from "../collection/fullsync/header.js";
+import { hasNoCards, readConfigJson } from "../collection/fullsync/header.js";
+import { readCol } from "../collection/storage/col.js";
 import { HttpError } from "../http/errors.js";
 import { parseJsonObject, requireInteger } from "../http/json.js";
 import { type Reply, jsonReply } from "../http/types.js";
@@ -20,7 +21,7 @@ export function meta(user: UserState, payload: Buffer, options: MetaOptions): Re
   // A new meta means the client is starting over: whatever sync it had open is gone.
   user.abortActiveSession();
   const db = user.collection();
-  const header = readColHeader(db);
+  const header = readCol(db);
   let scm = header.scm;
   if (statSync(user.collectionPath).size > options.maxCollectionBytes) scm = Date.now();
   let msg = "";

@@ -1,7 +1,7 @@
 // POST /sync/start: opens the sync transaction and answers with the server's
 // deletions since the client last synced. Deletions the client sends here (the
 // old AnkiDroid way) are applied only after those were collected.
-import { readColHeader } from "../collection/fullsync/header.js";
+import { readCol } from "../collection/storage/col.js";
 import { type Graves, applyGraves, gravesSince } from "../collection/sync-rows/graves.js";
 import { RowFormatError, expectIdList } from "../collection/sync-rows/parse.js";
 import { badRequest } from "../http/errors.js";
@@ -33,7 +33,7 @@ export function start(user: UserState, payload: Buffer, info: RequestInfo): Repl
     throw badRequest(`start: ${(err as Error).message}`);
   }
 
-  const serverUsn = readColHeader(user.collection()).usn;
+  const serverUsn = readCol(user.collection()).usn;
   const db = user.beginSession(new SyncSession(key, serverUsn, minUsn, lnewer));
   try {
     const serverGraves = gravesSince(db, minUsn);

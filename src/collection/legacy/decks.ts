@@ -36,7 +36,6 @@ import {
   nullable,
   num,
   numOrString,
-  object,
   required,
   safeInt,
   str,

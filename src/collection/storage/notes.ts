@@ -1,6 +1,7 @@
 // Rows of `notes`. The writer stores the columns it is given; sort field and
 // checksum (sfld, csum) must already be computed by the caller (the sync
-// wire format sends them empty) — see notefields.ts.
+// wire format sends them empty; deriveNoteColumns in ../note-text.ts
+// computes them as rslib does).
 import type { CollectionDb } from "../open.js";
 import { asInt, asText } from "./values.js";
 

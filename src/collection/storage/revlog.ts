@@ -37,6 +37,11 @@ function rowToRevlog(r: Row): RevlogRow {
   return out;
 }
 
+export function readRevlog(db: CollectionDb, id: number): RevlogRow | undefined {
+  const r = db.prepare(`SELECT ${COLUMNS} FROM revlog WHERE id = ?`).get(id) as Row | undefined;
+  return r === undefined ? undefined : rowToRevlog(r);
+}
+
 export function readRevlogSince(db: CollectionDb, minUsn: number): RevlogRow[] {
   return (db.prepare(`SELECT ${COLUMNS} FROM revlog WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToRevlog);
 }

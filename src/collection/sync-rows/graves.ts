@@ -1,6 +1,10 @@
-// Deletions: the graves table (schema 18: primary key (oid, type)) and the
-// rows they remove. A grave that already exists keeps its original usn.
+// Deletions as sync carries them ({cards, notes, decks} id lists), applied
+// in the order Anki applies them: notes, cards, decks.
 import type { CollectionDb } from "../open.js";
+import { deleteCard } from "../storage/cards.js";
+import { deleteDeck } from "../storage/decks.js";
+import { GraveType, addGrave, readGravesSince } from "../storage/graves.js";
+import { deleteNote } from "../storage/notes.js";
 
 export interface Graves {
   cards: number[];
@@ -8,39 +12,28 @@ export interface Graves {
   decks: number[];
 }
 
-const enum GraveKind {
-  Card = 0,
-  Note = 1,
-  Deck = 2,
-}
-
 export function gravesSince(db: CollectionDb, minUsn: number): Graves {
   const graves: Graves = { cards: [], notes: [], decks: [] };
-  const rows = db.prepare("SELECT oid, type FROM graves WHERE usn >= ?").raw().all(minUsn) as [number, number][];
-  for (const [oid, type] of rows) {
-    if (type === GraveKind.Card) graves.cards.push(oid);
-    else if (type === GraveKind.Note) graves.notes.push(oid);
-    else if (type === GraveKind.Deck) graves.decks.push(oid);
+  for (const grave of readGravesSince(db, minUsn)) {
+    if (grave.type === GraveType.Card) graves.cards.push(grave.oid);
+    else if (grave.type === GraveType.Note) graves.notes.push(grave.oid);
+    else graves.decks.push(grave.oid);
   }
   return graves;
 }
 
-/** Deletes the objects and records their graves, in the order Anki does: notes, cards, decks. */
+/** Deletes the objects and records their graves; an existing grave keeps its usn. */
 export function applyGraves(db: CollectionDb, graves: Graves, usn: number): void {
-  const addGrave = db.prepare("INSERT OR IGNORE INTO graves (oid, type, usn) VALUES (?, ?, ?)");
-  const deleteNote = db.prepare("DELETE FROM notes WHERE id = ?");
-  const deleteCard = db.prepare("DELETE FROM cards WHERE id = ?");
-  const deleteDeck = db.prepare("DELETE FROM decks WHERE id = ?");
   for (const id of graves.notes) {
-    deleteNote.run(id);
-    addGrave.run(id, GraveKind.Note, usn);
+    deleteNote(db, id);
+    addGrave(db, id, GraveType.Note, usn);
   }
   for (const id of graves.cards) {
-    deleteCard.run(id);
-    addGrave.run(id, GraveKind.Card, usn);
+    deleteCard(db, id);
+    addGrave(db, id, GraveType.Card, usn);
   }
   for (const id of graves.decks) {
-    deleteDeck.run(id);
-    addGrave.run(id, GraveKind.Deck, usn);
+    deleteDeck(db, id);
+    addGrave(db, id, GraveType.Deck, usn);
   }
 }

@@ -2,21 +2,13 @@
 // empty strings (the client rejects numbers there) and are recomputed on write.
 import type { CollectionDb } from "../open.js";
 import { deriveNoteColumns, joinTags } from "../note-text.js";
+import { type NoteRow, writeNote } from "../storage/notes.js";
 import { expectArray, expectInt, expectString } from "./parse.js";
 
-export interface NoteRow {
-  id: number;
-  guid: string;
-  mid: number;
-  mod: number;
-  usn: number;
-  tags: string;
-  flds: string;
-}
+/** The columns a note row carries on the wire (sfld, csum, flags and data are not). */
+export type NoteEntry = Pick<NoteRow, "id" | "guid" | "mid" | "mod" | "usn" | "tags" | "flds">;
 
-export type NoteRowJson = [number, string, number, number, number, string, string, "", "", 0, ""];
-
-export function parseNoteRow(value: unknown, what: string): NoteRow {
+export function parseNoteEntry(value: unknown, what: string): NoteEntry {
   const a = expectArray(value, 11, what);
   return {
     id: expectInt(a[0], `${what} id`),
@@ -29,16 +21,8 @@ export function parseNoteRow(value: unknown, what: string): NoteRow {
   };
 }
 
-export function noteRowToJson(row: NoteRow): NoteRowJson {
+export function noteEntryToJson(row: NoteEntry): unknown[] {
   return [row.id, row.guid, row.mid, row.mod, row.usn, row.tags, row.flds, "", "", 0, ""];
-}
-
-export function readNoteRow(db: CollectionDb, id: number): NoteRow | undefined {
-  return db.prepare("SELECT id, guid, mid, mod, usn, tags, flds FROM notes WHERE id = ?").get(id) as NoteRow | undefined;
-}
-
-export function noteUsnAndMod(db: CollectionDb, id: number): { usn: number; mod: number } | undefined {
-  return db.prepare("SELECT usn, mod FROM notes WHERE id = ?").get(id) as { usn: number; mod: number } | undefined;
 }
 
 export interface NotetypeShape {
@@ -49,7 +33,7 @@ export interface NotetypeShape {
 export class NoteShapeError extends Error {}
 
 /** Writes a note the way Anki's server does: checked against its notetype, fields cleaned, sfld/csum derived. */
-export function writeNoteRow(db: CollectionDb, row: NoteRow, shape: NotetypeShape | undefined, usn: number): void {
+export function writeNoteEntry(db: CollectionDb, row: NoteEntry, shape: NotetypeShape | undefined, usn: number): void {
   if (!shape) throw new NoteShapeError(`note ${row.id}: its notetype ${row.mid} does not exist`);
   const fields = row.flds.split("\u001f");
   const expected = Math.max(shape.fieldCount, 1);
@@ -57,7 +41,14 @@ export function writeNoteRow(db: CollectionDb, row: NoteRow, shape: NotetypeShap
     throw new NoteShapeError(`note ${row.id}: has ${fields.length} fields, its notetype has ${expected}`);
   }
   const derived = deriveNoteColumns(fields, shape.sortFieldIdx);
-  db.prepare(
-    "INSERT OR REPLACE INTO notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')",
-  ).run(row.id, row.guid, row.mid, row.mod, usn, joinTags(row.tags), derived.fields.join("\u001f"), derived.sortField, derived.checksum);
+  writeNote(db, {
+    ...row,
+    usn,
+    tags: joinTags(row.tags),
+    flds: derived.fields.join("\u001f"),
+    sfld: derived.sortField,
+    csum: derived.checksum,
+    flags: 0,
+    data: "",
+  });
 }
