@@ -59,25 +59,22 @@ const binding = createRequire(import.meta.url)("zstd-napi/binding.js") as typeof
 const OUTPUT_CHUNK = 128 * 1024;
 
 /** Decompresses a zstd stream chunk by chunk (zstd-napi's streaming context). */
-async function* zstdDecode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* zstdDecode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const dctx = new binding.DCtx();
   let inFrame = false;
   for await (const chunk of source) {
     let input = chunk;
-    while (input.length > 0) {
+    if (input.length === 0) continue;
+    for (;;) {
       const output = Buffer.allocUnsafe(OUTPUT_CHUNK);
       const [ret, produced, consumed] = dctx.decompressStream(output, input);
       input = input.subarray(consumed);
       inFrame = ret !== 0;
       if (produced > 0) yield output.subarray(0, produced);
-      // A full output buffer may hide more output for the same input.
-      while (input.length === 0 && produced === OUTPUT_CHUNK) {
-        const more = Buffer.allocUnsafe(OUTPUT_CHUNK);
-        const [ret2, produced2] = dctx.decompressStream(more, input);
-        inFrame = ret2 !== 0;
-        if (produced2 > 0) yield more.subarray(0, produced2);
-        if (produced2 < OUTPUT_CHUNK) break;
-      }
+      // Done with this chunk once it is consumed and nothing is left to flush:
+      // either the output buffer had room to spare or the frame is complete
+      // (calling again after a complete frame would start reading the next one).
+      if (input.length === 0 && (produced < OUTPUT_CHUNK || ret === 0)) break;
     }
   }
   if (inFrame) throw new Error("body ends in the middle of a zstd frame");
