@@ -1,0 +1,1 @@
+"""Helpers for the interop suite: server processes, real-client devices, raw v11 HTTP, comparisons."""
