@@ -1,0 +1,9 @@
+# The NixOS module of this repository: `homeserver.ankiSync`.
+#   imports = [ ./modules/nixos ];   (or the flake's nixosModules.default)
+{
+  imports = [
+    ./options/homeserver.nix
+    ./programs/anki-sync-server
+    ./programs/anki-sync-server/backup.nix
+  ];
+}
