@@ -1,0 +1,18 @@
+// POST /msync/begin (and the legacy GET form, routed here by the server):
+// the media usn, and the host key handed back as the old "session key" for
+// clients that still send it on later calls. No side effects.
+import { badRequest } from "../http/errors.js";
+import { parseJsonObject } from "../http/json.js";
+import type { Reply, RequestInfo } from "../http/types.js";
+import type { UserState } from "../sync/user.js";
+import { withMediaDb } from "./db.js";
+import { mediaResult } from "./result.js";
+
+export function begin(user: UserState, payload: Buffer, info: RequestInfo): Reply {
+  const request = parseJsonObject(payload, "msync/begin");
+  const version = request.v ?? "";
+  if (typeof version !== "string") throw badRequest("msync/begin: \"v\" must be a string");
+  if (version === "") throw badRequest("msync/begin: missing client version");
+  const usn = withMediaDb(user.dir, (db) => db.lastUsn());
+  return mediaResult({ usn, sk: info.header.hostKey });
+}

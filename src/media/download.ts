@@ -1,0 +1,114 @@
+// POST /msync/downloadFiles {"files": [names]}: a zip (no JSON wrapper) with
+// a prefix of the requested files, in order: files are taken until their
+// running size exceeds 2.5 MiB (so at least one, however large). The client
+// assumes exactly the first N names were served and asks for the rest next.
+//
+// More than 25 names: 400. A name that is not a current (non-deleted) entry:
+// 409. A current entry whose file is missing on disk is forgotten (row
+// dropped, no deletion record, no usn, so no client deletes its copy) and
+// answered 409, as the official server does; the client's next sync no
+// longer sees it.
+//
+// The zip is built into a temp file in the user folder and streamed out from
+// there; the file is removed after the reply.
+import { rmSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { join } from "node:path";
+import { badRequest, conflict } from "../http/errors.js";
+import { parseJsonObject } from "../http/json.js";
+import type { Reply } from "../http/types.js";
+import { logger } from "../log.js";
+import type { UserState } from "../sync/user.js";
+import { MediaDb, type MediaEntry } from "./db.js";
+import { MAX_FILES_PER_ZIP, TARGET_ZIP_BYTES } from "./limits.js";
+import { nameForLog } from "./names.js";
+import { newDownloadTempName } from "./paths.js";
+import { type ZipSource, writeDownloadZip } from "./zip-out.js";
+
+function parseRequest(payload: Buffer): string[] {
+  const request = parseJsonObject(payload, "msync/downloadFiles");
+  const files = request.files;
+  if (!Array.isArray(files) || !files.every((f): f is string => typeof f === "string")) {
+    throw badRequest("msync/downloadFiles: \"files\" must be an array of strings");
+  }
+  if (files.length > MAX_FILES_PER_ZIP) throw badRequest(`msync/downloadFiles: too many files requested (${files.length})`);
+  return files;
+}
+
+/** The entries to serve: a prefix of `names`, cut once past the byte target. */
+export function selectEntries(db: MediaDb, names: string[]): MediaEntry[] {
+  const selected: MediaEntry[] = [];
+  let total = 0;
+  for (const name of names) {
+    const entry = db.nonemptyEntry(name);
+    if (!entry) throw conflict(`msync/downloadFiles: no current file "${nameForLog(name)}"`);
+    selected.push(entry);
+    total += entry.size;
+    if (total > TARGET_ZIP_BYTES) break;
+  }
+  return selected;
+}
+
+// Names come from the DB, which may have been adopted from elsewhere; never
+// let one address anything but a file directly inside media/.
+const unsafeOnDisk = (name: string) => name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0");
+
+/** An open handle on the entry's file, or undefined if there is no such regular file. */
+async function openEntryFile(folder: string, entry: MediaEntry): Promise<ZipSource | undefined> {
+  if (unsafeOnDisk(entry.fname)) return undefined;
+  let handle: FileHandle;
+  try {
+    handle = await open(join(folder, entry.fname), "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const st = await handle.stat();
+    if (st.isFile()) return { name: entry.fname, handle, size: st.size };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  await handle.close();
+  return undefined;
+}
+
+/** Opens the selected files; forgets the first one that is missing and answers 409. */
+async function openSources(db: MediaDb, entries: MediaEntry[], user: string): Promise<ZipSource[]> {
+  const sources: ZipSource[] = [];
+  try {
+    for (const entry of entries) {
+      const source = await openEntryFile(db.folder, entry);
+      if (!source) {
+        db.forget(entry);
+        logger.warn("media file missing on disk; entry forgotten", { user, file: nameForLog(entry.fname) });
+        throw conflict(`msync/downloadFiles: "${nameForLog(entry.fname)}" is missing on disk`);
+      }
+      sources.push(source);
+    }
+    return sources;
+  } catch (err) {
+    await Promise.all(sources.map((s) => s.handle.close().catch(() => undefined)));
+    throw err;
+  }
+}
+
+export async function downloadFiles(user: UserState, payload: Buffer): Promise<Reply> {
+  const names = parseRequest(payload);
+  const db = MediaDb.open(user.dir);
+  let sources: ZipSource[];
+  try {
+    sources = await openSources(db, selectEntries(db, names), user.name);
+  } finally {
+    db.close();
+  }
+  const path = join(user.dir, newDownloadTempName());
+  try {
+    const size = await writeDownloadZip(sources, path);
+    return { kind: "file", path, size, cleanup: () => rmSync(path, { force: true }) };
+  } catch (err) {
+    rmSync(path, { force: true });
+    throw err;
+  }
+}

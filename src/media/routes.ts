@@ -1,0 +1,24 @@
+// The /msync/<method> routes and the media usn reported by /sync/meta.
+import type { RouteTable } from "../http/routes.js";
+import type { UserState } from "../sync/user.js";
+import { begin } from "./begin.js";
+import { mediaChanges } from "./changes.js";
+import { downloadFiles } from "./download.js";
+import { withMediaDb } from "./db.js";
+import { mediaSanity } from "./sanity.js";
+import { uploadChanges } from "./upload.js";
+
+export function mediaRoutes(): RouteTable {
+  return {
+    begin: { body: "json", handle: (user, payload, info) => begin(user, payload, info) },
+    mediaChanges: { body: "json", handle: (user, payload) => mediaChanges(user, payload) },
+    uploadChanges: { body: "file", handle: (user, file) => uploadChanges(user, file) },
+    downloadFiles: { body: "json", handle: (user, payload) => downloadFiles(user, payload) },
+    mediaSanity: { body: "json", handle: (user, payload) => mediaSanity(user, payload) },
+  };
+}
+
+/** The user's media last_usn: what `meta` reports as media_usn (clients skip `begin` and trust it). */
+export function mediaUsn(user: UserState): number {
+  return withMediaDb(user.dir, (db) => db.lastUsn());
+}

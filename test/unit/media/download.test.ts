@@ -1,0 +1,129 @@
+import { existsSync, rmSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HttpError } from "../../../src/http/errors.js";
+import type { Reply } from "../../../src/http/types.js";
+import { begin } from "../../../src/media/begin.js";
+import { mediaChanges } from "../../../src/media/changes.js";
+import { MediaDb } from "../../../src/media/db.js";
+import { downloadFiles } from "../../../src/media/download.js";
+import { mediaSanity } from "../../../src/media/sanity.js";
+import { uploadChanges } from "../../../src/media/upload.js";
+import { fakeUser, readZip, tempUserDir, uploadZip, writeTemp } from "./helpers.js";
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dir, cleanup } = tempUserDir()));
+afterEach(() => cleanup());
+
+const MIB = 1024 * 1024;
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+const payloadOf = (reply: Reply) => {
+  if (reply.kind !== "payload") throw new Error("expected a payload");
+  return JSON.parse(reply.data.toString("utf8"));
+};
+
+async function put(files: [string, Buffer | null][]): Promise<void> {
+  const path = writeTemp(dir, ".incoming-test.tmp", await uploadZip(files));
+  try {
+    await uploadChanges(fakeUser(dir), { path, bytes: 0, tooLarge: false });
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+async function download(names: unknown): Promise<Map<string, Buffer> | number> {
+  let reply: Reply;
+  try {
+    reply = await downloadFiles(fakeUser(dir), json({ files: names }));
+  } catch (err) {
+    if (err instanceof HttpError) return err.status;
+    throw err;
+  }
+  if (reply.kind !== "file") throw new Error("expected a file reply");
+  try {
+    return await readZip(reply.path);
+  } finally {
+    reply.cleanup?.();
+    expect(existsSync(reply.path)).toBe(false);
+  }
+}
+
+describe("downloadFiles", () => {
+  it("answers a zip of stored entries 0..n-1 and a _meta object naming them", async () => {
+    await put([["b é.png", Buffer.from("bbb")], ["a.mp3", Buffer.from("aa")]]);
+    const zip = await download(["a.mp3", "b é.png"]);
+    expect(zip).toBeInstanceOf(Map);
+    const entries = zip as Map<string, Buffer>;
+    expect([...entries.keys()]).toEqual(["0", "1", "_meta"]);
+    expect(JSON.parse(entries.get("_meta")!.toString())).toEqual({ "0": "a.mp3", "1": "b é.png" });
+    expect(entries.get("0")!.toString()).toBe("aa");
+    expect(entries.get("1")!.toString()).toBe("bbb");
+  });
+
+  it("serves a prefix: stops once the running size passes 2.5 MiB", async () => {
+    const big = (n: number) => Buffer.alloc(2 * MIB, n);
+    await put([["x1", big(1)], ["x2", big(2)], ["x3", big(3)], ["small", Buffer.from("s")]]);
+    const two = (await download(["x1", "x2", "x3"])) as Map<string, Buffer>;
+    expect(JSON.parse(two.get("_meta")!.toString())).toEqual({ "0": "x1", "1": "x2" });
+    expect(two.get("1")!.equals(big(2))).toBe(true);
+    const one = (await download(["x3", "small"])) as Map<string, Buffer>;
+    expect(JSON.parse(one.get("_meta")!.toString())).toEqual({ "0": "x3", "1": "small" });
+    const empty = (await download([])) as Map<string, Buffer>;
+    expect(JSON.parse(empty.get("_meta")!.toString())).toEqual({});
+  });
+
+  it("refuses more than 25 names (400) and non-current names (409)", async () => {
+    await put([["a", Buffer.from("a")], ["gone", Buffer.from("g")]]);
+    await put([["gone", null]]);
+    expect(await download(Array.from({ length: 26 }, () => "a"))).toBe(400);
+    expect(await download("a")).toBe(400);
+    expect(await download([1])).toBe(400);
+    expect(await download(["a", "gone"])).toBe(409);
+    expect(await download(["nope"])).toBe(409);
+  });
+
+  it("forgets a file missing on disk (no usn, no deletion record) and answers 409", async () => {
+    await put([["a", Buffer.from("a")], ["b", Buffer.from("bb")]]);
+    unlinkSync(join(dir, "media", "b"));
+    expect(await download(["a", "b"])).toBe(409);
+    const db = MediaDb.open(dir);
+    try {
+      expect(db.entry("b")).toBeUndefined();
+      expect(db.meta()).toEqual({ lastUsn: 2, totalBytes: 1, totalNonemptyFiles: 1 });
+    } finally {
+      db.close();
+    }
+    expect(await download(["a"])).toBeInstanceOf(Map);
+  });
+});
+
+describe("begin, mediaChanges, mediaSanity", () => {
+  const info = { header: { version: 11, hostKey: "hk", clientVersion: "c", sessionKey: "s" }, address: "" };
+
+  it("begin reports the usn and hands the host key back as sk", async () => {
+    expect(payloadOf(begin(fakeUser(dir), json({ v: "anki,2.1.66,linux" }), info))).toEqual({ data: { usn: 0, sk: "hk" }, err: "" });
+    await put([["a", Buffer.from("a")]]);
+    expect(payloadOf(begin(fakeUser(dir), json({ v: "x" }), info)).data.usn).toBe(1);
+    expect(() => begin(fakeUser(dir), json({}), info)).toThrow(HttpError);
+    expect(() => begin(fakeUser(dir), json({ v: "" }), info)).toThrow(HttpError);
+    expect(() => begin(fakeUser(dir), json({ v: 3 }), info)).toThrow(HttpError);
+  });
+
+  it("mediaChanges validates lastUsn and wraps the rows", async () => {
+    await put([["a", Buffer.from("a")], ["b", null]]);
+    expect(payloadOf(mediaChanges(fakeUser(dir), json({ lastUsn: 0 })))).toEqual({ data: [["a", 1, "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"]], err: "" });
+    expect(payloadOf(mediaChanges(fakeUser(dir), json({ lastUsn: 1 }))).data).toEqual([]);
+    for (const bad of [{}, { lastUsn: "1" }, { lastUsn: 1.5 }, { lastUsn: 2 ** 31 }]) {
+      expect(() => mediaChanges(fakeUser(dir), json(bad))).toThrow(HttpError);
+    }
+  });
+
+  it("mediaSanity compares the count of current files only", async () => {
+    await put([["a", Buffer.from("a")], ["b", Buffer.from("b")]]);
+    await put([["b", null]]);
+    expect(payloadOf(mediaSanity(fakeUser(dir), json({ local: 1 })))).toEqual({ data: "OK", err: "" });
+    expect(payloadOf(mediaSanity(fakeUser(dir), json({ local: 2 }))).data).toBe("mediaSanity");
+    expect(() => mediaSanity(fakeUser(dir), json({ local: -1 }))).toThrow(HttpError);
+  });
+});
