@@ -32,12 +32,18 @@ export function parseIncomingChanges(payload: Buffer): IncomingChanges {
   if (!isJsonObject(request) || !isJsonObject(request.changes)) throw badRequest('applyChanges: "changes" must be an object');
   const changes = request.changes;
   const list = (value: JsonValue | undefined, what: string): JsonValue[] => {
-    if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) throw badRequest(`applyChanges: "${what}" must be an array`);
     return value;
   };
-  const decks = list(changes.decks, "decks");
-  if (decks.length !== 0 && decks.length !== 2) throw badRequest('applyChanges: "decks" must be [decks, deckConfigs]');
+  // models, decks and tags are required, as rslib requires them. decks is
+  // normally [decks, deckConfigs]; rslib also reads it as {decks, config}.
+  let decks: JsonValue[];
+  if (isJsonObject(changes.decks)) {
+    decks = [list(changes.decks.decks, "decks.decks"), list(changes.decks.config, "decks.config")];
+  } else {
+    decks = list(changes.decks, "decks");
+    if (decks.length !== 2) throw badRequest('applyChanges: "decks" must be [decks, deckConfigs]');
+  }
   const conf = changes.conf;
   if (conf !== undefined && conf !== null && !isJsonObject(conf)) throw badRequest('applyChanges: "conf" must be an object');
   const crt = changes.crt;

@@ -32,6 +32,7 @@ export function parseIncomingChunk(payload: Buffer): IncomingChunk {
   const chunk = request.chunk;
   if (typeof chunk !== "object" || chunk === null || Array.isArray(chunk)) throw badRequest('applyChunk: "chunk" must be an object');
   const c = chunk as Record<string, unknown>;
+  if (c.done !== undefined && typeof c.done !== "boolean") throw badRequest('applyChunk: "done" must be a boolean');
   try {
     return {
       revlog: parseRows(c.revlog, "revlog", parseRevlogEntry),

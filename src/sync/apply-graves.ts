@@ -11,7 +11,7 @@ export function applyGraves(user: UserState, payload: Buffer, info: RequestInfo)
   const request = parseJsonObject(payload, "applyGraves");
   let graves;
   try {
-    graves = parseGraves(request.chunk, "applyGraves.chunk");
+    graves = parseGraves(request.chunk, "applyGraves.chunk", true);
   } catch (err) {
     throw badRequest(`applyGraves: ${(err as Error).message}`);
   }

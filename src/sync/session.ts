@@ -48,7 +48,11 @@ export function runSessionStep<T>(user: UserState, sessionKey: string, step: (db
   const session = user.session;
   if (!session) throw conflict("no active sync");
   if (session.key !== sessionKey) throw conflict("active sync with different key");
-  if (session.rolledBack) throw conflict("sync was rolled back after a failed sanity check");
+  if (session.rolledBack) {
+    // The official server has already dropped the changes; any further step fails as a failed step does.
+    user.abortActiveSession();
+    throw badRequest("sync was rolled back after a failed sanity check");
+  }
   session.lastUsed = Date.now();
   try {
     return step(user.collection(), session);

@@ -10,9 +10,18 @@ import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
 import { SyncSession, requireSessionKey } from "./session.js";
 import type { UserState } from "./user.js";
 
-export function parseGraves(value: unknown, what: string): Graves {
+/**
+ * Reads a graves object. `strict` (applyGraves, as rslib sends it) requires all
+ * three lists; the legacy graves in `start` may leave some out.
+ */
+export function parseGraves(value: unknown, what: string, strict = false): Graves {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new RowFormatError(`${what}: expected an object`);
   const obj = value as Record<string, unknown>;
+  if (strict) {
+    for (const key of ["cards", "notes", "decks"]) {
+      if (!Array.isArray(obj[key])) throw new RowFormatError(`${what}.${key}: expected an array of ids`);
+    }
+  }
   return {
     cards: expectIdList(obj.cards, `${what}.cards`),
     notes: expectIdList(obj.notes, `${what}.notes`),
