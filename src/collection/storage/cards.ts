@@ -1,6 +1,7 @@
 // Rows of `cards`. `data` is a JSON object as TEXT (FSRS state, original
 // position, custom data); it is stored as given.
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { asInt, asText } from "./values.js";
 
 export interface CardRow {
@@ -32,14 +33,14 @@ const INT_COLUMNS = [
 ] as const;
 
 export function writeCard(db: CollectionDb, c: CardRow): void {
-  db.prepare(`INSERT OR REPLACE INTO cards (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  prepareCached(db, `INSERT OR REPLACE INTO cards (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
     c.id, c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor, c.reps, c.lapses, c.left,
     c.odue, c.odid, c.flags, c.data,
   );
 }
 
 export function deleteCard(db: CollectionDb, id: number): void {
-  db.prepare("DELETE FROM cards WHERE id = ?").run(id);
+  prepareCached(db, "DELETE FROM cards WHERE id = ?").run(id);
 }
 
 type Row = Record<string, unknown>;
@@ -52,19 +53,19 @@ function rowToCard(r: Row): CardRow {
 }
 
 export function readCard(db: CollectionDb, id: number): CardRow | undefined {
-  const r = db.prepare(`SELECT ${COLUMNS} FROM cards WHERE id = ?`).get(id) as Row | undefined;
+  const r = prepareCached(db, `SELECT ${COLUMNS} FROM cards WHERE id = ?`).get(id) as Row | undefined;
   return r === undefined ? undefined : rowToCard(r);
 }
 
 export function readCardsSince(db: CollectionDb, minUsn: number): CardRow[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM cards WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToCard);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM cards WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToCard);
 }
 
 export function readAllCards(db: CollectionDb): CardRow[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM cards ORDER BY id`).all() as Row[]).map(rowToCard);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM cards ORDER BY id`).all() as Row[]).map(rowToCard);
 }
 
 export function cardMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
-  const r = db.prepare("SELECT mod, usn FROM cards WHERE id = ?").get(id) as Row | undefined;
+  const r = prepareCached(db, "SELECT mod, usn FROM cards WHERE id = ?").get(id) as Row | undefined;
   return r === undefined ? undefined : { mod: asInt(r.mod, `card ${id} mod`), usn: asInt(r.usn, `card ${id} usn`) };
 }

@@ -1,6 +1,7 @@
 // The single `col` row (id = 1). In schema 18 its five JSON columns are
 // empty strings; in schema 11 they hold the legacy JSON maps.
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { asInt, asText } from "./values.js";
 
 export interface ColRow {
@@ -23,7 +24,7 @@ export interface ColRow {
 }
 
 export function readCol(db: CollectionDb): ColRow {
-  const r = db.prepare("SELECT crt, mod, scm, ver, dty, usn, ls, conf, models, decks, dconf, tags FROM col WHERE id = 1").get() as
+  const r = prepareCached(db, "SELECT crt, mod, scm, ver, dty, usn, ls, conf, models, decks, dconf, tags FROM col WHERE id = 1").get() as
     | Record<string, unknown>
     | undefined;
   if (r === undefined) throw new Error("col: the collection has no col row");
@@ -45,7 +46,7 @@ export function readCol(db: CollectionDb): ColRow {
 
 /** Inserts or replaces the col row as a whole. */
 export function writeCol(db: CollectionDb, c: ColRow): void {
-  db.prepare(
+  prepareCached(db, 
     "INSERT OR REPLACE INTO col (id, crt, mod, scm, ver, dty, usn, ls, conf, models, decks, dconf, tags) " +
       "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   ).run(c.crt, c.mod, c.scm, c.ver, c.dty, c.usn, c.ls, c.conf, c.models, c.decks, c.dconf, c.tags);
@@ -62,5 +63,5 @@ export function updateCol(
   const keys = HEADER_COLUMNS.filter((k) => changes[k] !== undefined);
   if (keys.length === 0) return;
   const sets = keys.map((k) => `${k} = ?`).join(", ");
-  db.prepare(`UPDATE col SET ${sets} WHERE id = 1`).run(...keys.map((k) => changes[k]));
+  prepareCached(db, `UPDATE col SET ${sets} WHERE id = 1`).run(...keys.map((k) => changes[k]));
 }

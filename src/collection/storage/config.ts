@@ -2,6 +2,7 @@
 // text stored as a BLOB. rslib reads val with a blob accessor, so binding a
 // string (TEXT) would make its get_all_config fail.
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { asBlob, asInt, asText } from "./values.js";
 
 export interface StoredConfigEntry {
@@ -14,7 +15,7 @@ export interface StoredConfigEntry {
 
 /** Inserts or replaces one entry. `json` is the value's JSON text. */
 export function writeConfigEntry(db: CollectionDb, key: string, json: string, usn: number, mtimeSecs: number): void {
-  db.prepare("INSERT OR REPLACE INTO config (KEY, usn, mtime_secs, val) VALUES (?, ?, ?, ?)").run(
+  prepareCached(db, "INSERT OR REPLACE INTO config (KEY, usn, mtime_secs, val) VALUES (?, ?, ?, ?)").run(
     key,
     usn,
     mtimeSecs,
@@ -23,12 +24,12 @@ export function writeConfigEntry(db: CollectionDb, key: string, json: string, us
 }
 
 export function deleteConfigEntry(db: CollectionDb, key: string): void {
-  db.prepare("DELETE FROM config WHERE KEY = ?").run(key);
+  prepareCached(db, "DELETE FROM config WHERE KEY = ?").run(key);
 }
 
 /** Deletes every entry; used when a sync peer sends its whole config map. */
 export function deleteAllConfig(db: CollectionDb): void {
-  db.prepare("DELETE FROM config").run();
+  prepareCached(db, "DELETE FROM config").run();
 }
 
 type Row = Record<string, unknown>;
@@ -44,11 +45,11 @@ function rowToEntry(r: Row): StoredConfigEntry {
 }
 
 export function readConfigEntry(db: CollectionDb, key: string): StoredConfigEntry | undefined {
-  const row = db.prepare("SELECT KEY, usn, mtime_secs, val FROM config WHERE KEY = ?").get(key) as Row | undefined;
+  const row = prepareCached(db, "SELECT KEY, usn, mtime_secs, val FROM config WHERE KEY = ?").get(key) as Row | undefined;
   return row === undefined ? undefined : rowToEntry(row);
 }
 
 /** All entries in key order. */
 export function readAllConfig(db: CollectionDb): StoredConfigEntry[] {
-  return (db.prepare("SELECT KEY, usn, mtime_secs, val FROM config ORDER BY KEY").all() as Row[]).map(rowToEntry);
+  return (prepareCached(db, "SELECT KEY, usn, mtime_secs, val FROM config ORDER BY KEY").all() as Row[]).map(rowToEntry);
 }

@@ -2,6 +2,7 @@
 // protobuf DeckConfig.Config. Schema 14 stored legacy JSON bytes there
 // instead; that form only exists inside the upgrade (see upgrade/).
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { DeckConfig_ConfigSchema, decodeMessage, encodeMessage, type DeckConfig_Config } from "../messages.js";
 import { asInt, asText } from "./values.js";
 
@@ -17,7 +18,7 @@ const COLUMNS = "id, name, mtime_secs, usn, config";
 
 /** Inserts or replaces a preset. */
 export function writeDeckConfig(db: CollectionDb, dc: StoredDeckConfig): void {
-  db.prepare(`INSERT OR REPLACE INTO deck_config (${COLUMNS}) VALUES (?, ?, ?, ?, ?)`).run(
+  prepareCached(db, `INSERT OR REPLACE INTO deck_config (${COLUMNS}) VALUES (?, ?, ?, ?, ?)`).run(
     dc.id,
     dc.name,
     dc.mtimeSecs,
@@ -27,7 +28,7 @@ export function writeDeckConfig(db: CollectionDb, dc: StoredDeckConfig): void {
 }
 
 export function deleteDeckConfig(db: CollectionDb, id: number): void {
-  db.prepare("DELETE FROM deck_config WHERE id = ?").run(id);
+  prepareCached(db, "DELETE FROM deck_config WHERE id = ?").run(id);
 }
 
 type Row = Record<string, unknown>;
@@ -44,23 +45,23 @@ function rowToDeckConfig(r: Row): StoredDeckConfig {
 }
 
 export function readDeckConfig(db: CollectionDb, id: number): StoredDeckConfig | undefined {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM deck_config WHERE id = ?`).get(id) as Row | undefined;
+  const row = prepareCached(db, `SELECT ${COLUMNS} FROM deck_config WHERE id = ?`).get(id) as Row | undefined;
   return row === undefined ? undefined : rowToDeckConfig(row);
 }
 
 /** All presets in id order. */
 export function readAllDeckConfigs(db: CollectionDb): StoredDeckConfig[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM deck_config ORDER BY id`).all() as Row[]).map(rowToDeckConfig);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM deck_config ORDER BY id`).all() as Row[]).map(rowToDeckConfig);
 }
 
 /** Presets with usn >= minUsn, in id order. */
 export function readDeckConfigsSince(db: CollectionDb, minUsn: number): StoredDeckConfig[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM deck_config WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM deck_config WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(
     rowToDeckConfig,
   );
 }
 
 export function deckConfigMtime(db: CollectionDb, id: number): number | undefined {
-  const row = db.prepare("SELECT mtime_secs FROM deck_config WHERE id = ?").get(id) as Row | undefined;
+  const row = prepareCached(db, "SELECT mtime_secs FROM deck_config WHERE id = ?").get(id) as Row | undefined;
   return row === undefined ? undefined : asInt(row.mtime_secs, `deck config ${id} mtime_secs`);
 }

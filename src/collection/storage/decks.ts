@@ -2,6 +2,7 @@
 // joined by U+001F, not "::". Both protobuf columns are always written, the
 // kind container with its oneof set (rslib rejects an empty kind).
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import {
   Deck_CommonSchema,
   Deck_KindContainerSchema,
@@ -29,7 +30,7 @@ export function writeDeck(db: CollectionDb, deck: StoredDeck): void {
   if (deck.kind.kind.case === undefined) {
     throw new Error(`deck ${deck.id} (${deck.name}): kind must be normal or filtered`);
   }
-  db.prepare(`INSERT OR REPLACE INTO decks (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`).run(
+  prepareCached(db, `INSERT OR REPLACE INTO decks (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`).run(
     deck.id,
     deck.name,
     deck.mtimeSecs,
@@ -40,7 +41,7 @@ export function writeDeck(db: CollectionDb, deck: StoredDeck): void {
 }
 
 export function deleteDeck(db: CollectionDb, id: number): void {
-  db.prepare("DELETE FROM decks WHERE id = ?").run(id);
+  prepareCached(db, "DELETE FROM decks WHERE id = ?").run(id);
 }
 
 type Row = Record<string, unknown>;
@@ -60,27 +61,27 @@ function rowToDeck(r: Row): StoredDeck {
 }
 
 export function readDeck(db: CollectionDb, id: number): StoredDeck | undefined {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM decks WHERE id = ?`).get(id) as Row | undefined;
+  const row = prepareCached(db, `SELECT ${COLUMNS} FROM decks WHERE id = ?`).get(id) as Row | undefined;
   return row === undefined ? undefined : rowToDeck(row);
 }
 
 /** All decks in id order. */
 export function readAllDecks(db: CollectionDb): StoredDeck[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM decks ORDER BY id`).all() as Row[]).map(rowToDeck);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM decks ORDER BY id`).all() as Row[]).map(rowToDeck);
 }
 
 /** Decks with usn >= minUsn, in id order. */
 export function readDecksSince(db: CollectionDb, minUsn: number): StoredDeck[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM decks WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToDeck);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM decks WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToDeck);
 }
 
 /** Id of the deck whose native name equals `name` under unicase, if any. */
 export function deckIdByName(db: CollectionDb, nativeName: string): number | undefined {
-  const row = db.prepare("SELECT id FROM decks WHERE name = ?").get(nativeName) as Row | undefined;
+  const row = prepareCached(db, "SELECT id FROM decks WHERE name = ?").get(nativeName) as Row | undefined;
   return row === undefined ? undefined : asInt(row.id, "deck id");
 }
 
 export function deckMtime(db: CollectionDb, id: number): number | undefined {
-  const row = db.prepare("SELECT mtime_secs FROM decks WHERE id = ?").get(id) as Row | undefined;
+  const row = prepareCached(db, "SELECT mtime_secs FROM decks WHERE id = ?").get(id) as Row | undefined;
   return row === undefined ? undefined : asInt(row.mtime_secs, `deck ${id} mtime_secs`);
 }

@@ -2,6 +2,7 @@
 // A second grave for the same object keeps the first one's usn, as rslib's
 // "insert or ignore" does.
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { asInt } from "./values.js";
 
 export const GraveType = { Card: 0, Note: 1, Deck: 2 } as const;
@@ -14,7 +15,7 @@ export interface GraveRow {
 }
 
 export function addGrave(db: CollectionDb, oid: number, type: GraveType, usn: number): void {
-  db.prepare("INSERT OR IGNORE INTO graves (oid, type, usn) VALUES (?, ?, ?)").run(oid, type, usn);
+  prepareCached(db, "INSERT OR IGNORE INTO graves (oid, type, usn) VALUES (?, ?, ?)").run(oid, type, usn);
 }
 
 function toType(v: unknown): GraveType {
@@ -27,10 +28,10 @@ type Row = Record<string, unknown>;
 
 /** Graves with usn >= minUsn, ordered by type then oid. */
 export function readGravesSince(db: CollectionDb, minUsn: number): GraveRow[] {
-  const rows = db.prepare("SELECT oid, type, usn FROM graves WHERE usn >= ? ORDER BY type, oid").all(minUsn) as Row[];
+  const rows = prepareCached(db, "SELECT oid, type, usn FROM graves WHERE usn >= ? ORDER BY type, oid").all(minUsn) as Row[];
   return rows.map((r) => ({ oid: asInt(r.oid, "grave oid"), type: toType(r.type), usn: asInt(r.usn, "grave usn") }));
 }
 
 export function deleteAllGraves(db: CollectionDb): void {
-  db.prepare("DELETE FROM graves").run();
+  prepareCached(db, "DELETE FROM graves").run();
 }

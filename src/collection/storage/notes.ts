@@ -3,6 +3,7 @@
 // wire format sends them empty; deriveNoteColumns in ../note-text.ts
 // computes them as rslib does).
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { asInt, asText } from "./values.js";
 
 export interface NoteRow {
@@ -27,13 +28,13 @@ export interface NoteRow {
 const COLUMNS = "id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data";
 
 export function writeNote(db: CollectionDb, n: NoteRow): void {
-  db.prepare(`INSERT OR REPLACE INTO notes (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  prepareCached(db, `INSERT OR REPLACE INTO notes (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
     n.id, n.guid, n.mid, n.mod, n.usn, n.tags, n.flds, n.sfld, n.csum, n.flags, n.data,
   );
 }
 
 export function deleteNote(db: CollectionDb, id: number): void {
-  db.prepare("DELETE FROM notes WHERE id = ?").run(id);
+  prepareCached(db, "DELETE FROM notes WHERE id = ?").run(id);
 }
 
 type Row = Record<string, unknown>;
@@ -58,21 +59,21 @@ function rowToNote(r: Row): NoteRow {
 }
 
 export function readNote(db: CollectionDb, id: number): NoteRow | undefined {
-  const r = db.prepare(`SELECT ${COLUMNS} FROM notes WHERE id = ?`).get(id) as Row | undefined;
+  const r = prepareCached(db, `SELECT ${COLUMNS} FROM notes WHERE id = ?`).get(id) as Row | undefined;
   return r === undefined ? undefined : rowToNote(r);
 }
 
 /** Notes with usn >= minUsn (or all with minUsn = -Infinity), in id order. */
 export function readNotesSince(db: CollectionDb, minUsn: number): NoteRow[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM notes WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToNote);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM notes WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToNote);
 }
 
 export function readAllNotes(db: CollectionDb): NoteRow[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM notes ORDER BY id`).all() as Row[]).map(rowToNote);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM notes ORDER BY id`).all() as Row[]).map(rowToNote);
 }
 
 /** (mtime, usn) of a stored note, for the sync merge rule. */
 export function noteMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
-  const r = db.prepare("SELECT mod, usn FROM notes WHERE id = ?").get(id) as Row | undefined;
+  const r = prepareCached(db, "SELECT mod, usn FROM notes WHERE id = ?").get(id) as Row | undefined;
   return r === undefined ? undefined : { mod: asInt(r.mod, `note ${id} mod`), usn: asInt(r.usn, `note ${id} usn`) };
 }

@@ -4,6 +4,7 @@
 // rslib does (the unique (name, ntid) indexes would otherwise trip over
 // renamed or reordered entries).
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import {
   Notetype_ConfigSchema,
   Notetype_Field_ConfigSchema,
@@ -44,16 +45,16 @@ export interface StoredNotetype {
 export function writeNotetype(db: CollectionDb, nt: StoredNotetype): void {
   if (nt.fields.length === 0) throw new Error(`notetype ${nt.id} (${nt.name}): at least one field is required`);
   if (nt.templates.length === 0) throw new Error(`notetype ${nt.id} (${nt.name}): at least one template is required`);
-  db.prepare(
+  prepareCached(db, 
     "INSERT OR REPLACE INTO notetypes (id, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?)",
   ).run(nt.id, nt.name, nt.mtimeSecs, nt.usn, encodeMessage(Notetype_ConfigSchema, nt.config));
-  db.prepare("DELETE FROM fields WHERE ntid = ?").run(nt.id);
-  const addField = db.prepare("INSERT INTO fields (ntid, ord, name, config) VALUES (?, ?, ?, ?)");
+  prepareCached(db, "DELETE FROM fields WHERE ntid = ?").run(nt.id);
+  const addField = prepareCached(db, "INSERT INTO fields (ntid, ord, name, config) VALUES (?, ?, ?, ?)");
   nt.fields.forEach((f, ord) => {
     addField.run(nt.id, ord, f.name, encodeMessage(Notetype_Field_ConfigSchema, f.config));
   });
-  db.prepare("DELETE FROM templates WHERE ntid = ?").run(nt.id);
-  const addTemplate = db.prepare(
+  prepareCached(db, "DELETE FROM templates WHERE ntid = ?").run(nt.id);
+  const addTemplate = prepareCached(db, 
     "INSERT INTO templates (ntid, ord, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?, ?)",
   );
   nt.templates.forEach((t, ord) => {
@@ -63,15 +64,15 @@ export function writeNotetype(db: CollectionDb, nt: StoredNotetype): void {
 
 /** Removes a notetype and its fields and templates (not its notes). */
 export function deleteNotetype(db: CollectionDb, id: number): void {
-  db.prepare("DELETE FROM notetypes WHERE id = ?").run(id);
-  db.prepare("DELETE FROM fields WHERE ntid = ?").run(id);
-  db.prepare("DELETE FROM templates WHERE ntid = ?").run(id);
+  prepareCached(db, "DELETE FROM notetypes WHERE id = ?").run(id);
+  prepareCached(db, "DELETE FROM fields WHERE ntid = ?").run(id);
+  prepareCached(db, "DELETE FROM templates WHERE ntid = ?").run(id);
 }
 
 type Row = Record<string, unknown>;
 
 function readFields(db: CollectionDb, ntid: number): StoredField[] {
-  const rows = db.prepare("SELECT ord, name, config FROM fields WHERE ntid = ? ORDER BY ord").all(ntid) as Row[];
+  const rows = prepareCached(db, "SELECT ord, name, config FROM fields WHERE ntid = ? ORDER BY ord").all(ntid) as Row[];
   return rows.map((r) => ({
     name: asText(r.name, `notetype ${ntid} field name`),
     config: decodeMessage(Notetype_Field_ConfigSchema, r.config, `notetype ${ntid} field ${String(r.ord)} config`),
@@ -107,7 +108,7 @@ function rowToNotetype(db: CollectionDb, r: Row): StoredNotetype {
 }
 
 export function readNotetype(db: CollectionDb, id: number): StoredNotetype | undefined {
-  const row = db.prepare("SELECT id, name, mtime_secs, usn, config FROM notetypes WHERE id = ?").get(id) as
+  const row = prepareCached(db, "SELECT id, name, mtime_secs, usn, config FROM notetypes WHERE id = ?").get(id) as
     | Row
     | undefined;
   return row === undefined ? undefined : rowToNotetype(db, row);
@@ -115,7 +116,7 @@ export function readNotetype(db: CollectionDb, id: number): StoredNotetype | und
 
 /** All notetypes in id order. */
 export function readAllNotetypes(db: CollectionDb): StoredNotetype[] {
-  const rows = db.prepare("SELECT id, name, mtime_secs, usn, config FROM notetypes ORDER BY id").all() as Row[];
+  const rows = prepareCached(db, "SELECT id, name, mtime_secs, usn, config FROM notetypes ORDER BY id").all() as Row[];
   return rows.map((r) => rowToNotetype(db, r));
 }
 
@@ -129,12 +130,12 @@ export function readNotetypesSince(db: CollectionDb, minUsn: number): StoredNote
 
 /** Id of the notetype with this name under unicase comparison, if any. */
 export function notetypeIdByName(db: CollectionDb, name: string): number | undefined {
-  const row = db.prepare("SELECT id FROM notetypes WHERE name = ?").get(name) as Row | undefined;
+  const row = prepareCached(db, "SELECT id FROM notetypes WHERE name = ?").get(name) as Row | undefined;
   return row === undefined ? undefined : asInt(row.id, "notetype id");
 }
 
 /** The mtime of a stored notetype, for the sync merge rule, or undefined. */
 export function notetypeMtime(db: CollectionDb, id: number): number | undefined {
-  const row = db.prepare("SELECT mtime_secs FROM notetypes WHERE id = ?").get(id) as Row | undefined;
+  const row = prepareCached(db, "SELECT mtime_secs FROM notetypes WHERE id = ?").get(id) as Row | undefined;
   return row === undefined ? undefined : asInt(row.mtime_secs, `notetype ${id} mtime_secs`);
 }

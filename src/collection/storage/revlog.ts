@@ -1,6 +1,7 @@
 // Rows of `revlog`. Entries are immutable: sync inserts them with
 // "insert or ignore", keeping an existing row with the same id.
 import type { CollectionDb } from "../open.js";
+import { prepareCached } from "../statements.js";
 import { asInt } from "./values.js";
 
 export interface RevlogRow {
@@ -38,14 +39,14 @@ function rowToRevlog(r: Row): RevlogRow {
 }
 
 export function readRevlog(db: CollectionDb, id: number): RevlogRow | undefined {
-  const r = db.prepare(`SELECT ${COLUMNS} FROM revlog WHERE id = ?`).get(id) as Row | undefined;
+  const r = prepareCached(db, `SELECT ${COLUMNS} FROM revlog WHERE id = ?`).get(id) as Row | undefined;
   return r === undefined ? undefined : rowToRevlog(r);
 }
 
 export function readRevlogSince(db: CollectionDb, minUsn: number): RevlogRow[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM revlog WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToRevlog);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM revlog WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToRevlog);
 }
 
 export function readAllRevlog(db: CollectionDb): RevlogRow[] {
-  return (db.prepare(`SELECT ${COLUMNS} FROM revlog ORDER BY id`).all() as Row[]).map(rowToRevlog);
+  return (prepareCached(db, `SELECT ${COLUMNS} FROM revlog ORDER BY id`).all() as Row[]).map(rowToRevlog);
 }
