@@ -1,21 +1,33 @@
 // Wires configuration, storage, authentication and routes into a running server.
+import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
-import { Authenticator } from "./auth/authenticator.js";
+import { Accounts } from "./auth/accounts.js";
+import { ClientAddressResolver } from "./auth/address.js";
 import { HostKeyStore } from "./auth/hostkeys.js";
 import { openServerDb } from "./auth/server-db.js";
+import { ControlError, ControlListener } from "./backup/control.js";
 import type { Config } from "./config.js";
+import { HealthCheck, ServerOps } from "./http/health.js";
+import { Metrics } from "./http/metrics.js";
 import { collectionRoutes } from "./http/routes.js";
 import { createSyncServer } from "./http/server.js";
 import { logger } from "./log.js";
+import { mediaRoutes, mediaUsn } from "./media/routes.js";
 import { UserRegistry } from "./sync/user.js";
 
 /** A normal sync with no request for this long is rolled back. */
 const SESSION_IDLE_MS = 30 * 60_000;
+/** After the shutdown timeout: how long handlers still running get to let go of the users' files. */
+const SHUTDOWN_GRACE_MS = 2000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 export interface RunningServer {
   server: Server;
   /** The port actually bound (differs from the config when it asked for 0). */
   port: number;
+  /** Reads password files and the user store again (SIGHUP). False if that failed and the old users stay. */
+  reloadUsers(trigger: string): boolean;
   close(): Promise<void>;
 }
 
@@ -23,51 +35,159 @@ export class NoUsersError extends Error {
   constructor() {
     super(
       "No users defined. Add one with the environment variable SYNC_USER1=name:password " +
-        "(SYNC_USER2, ... for more; PASSWORDS_HASHED=1 to give PHC hashes instead of passwords).",
+        "(SYNC_USER2, ... for more; PASSWORDS_HASHED=1 to give PHC hashes instead of passwords), " +
+        "with a password file (--user-file NAME=PATH or SYNC_USER_FILES), " +
+        "or with `anki-sync-server user add NAME` (same --base / SYNC_BASE).",
     );
   }
 }
 
+/**
+ * The control socket (src/backup/control.ts). Another server or a maintenance
+ * command on this folder stops the start; a file system without Unix sockets
+ * only costs the coordination (restore and reset-user then refuse to run).
+ */
+async function startControl(base: string, users: UserRegistry): Promise<Pick<ControlListener, "isBlocked" | "close">> {
+  try {
+    return await ControlListener.start(base, "server", {
+      runLocked: (name, task) => users.get(name).lock.run(task),
+      closeUserFiles: (name) => users.get(name).closeCollection(),
+    });
+  } catch (err) {
+    if (err instanceof ControlError) throw err;
+    logger.warn("no control socket: backup, restore and reset-user cannot coordinate with this server", { reason: (err as Error).message });
+    return { isBlocked: () => false, close: async () => {} };
+  }
+}
+
 export async function startServer(config: Config): Promise<RunningServer> {
-  if (config.users.length === 0) throw new NoUsersError();
-  const serverDb = openServerDb(config.base);
-  const auth = new Authenticator(config.users, new HostKeyStore(serverDb));
+  // The control socket first: it refuses to start while another server or a
+  // restore/reset-user works on this folder, before anything here is touched.
+  mkdirSync(config.base, { recursive: true, mode: 0o700 });
   const users = new UserRegistry(config.base);
-  for (const name of auth.userNames()) users.get(name).ensureFolders();
+  const control = await startControl(config.base, users);
+  let serverDb: ReturnType<typeof openServerDb>;
+  try {
+    serverDb = openServerDb(config.base);
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
+  let accounts: Accounts;
+  try {
+    accounts = new Accounts({
+      db: serverDb,
+      hostKeys: new HostKeyStore(serverDb),
+      envUsers: config.users,
+      userFiles: config.userFiles,
+      login: config.login,
+    });
+  } catch (err) {
+    serverDb.close();
+    await control.close();
+    throw err;
+  }
+  const auth = accounts.auth;
+  if (auth.userNames().length === 0) {
+    serverDb.close();
+    await control.close();
+    throw new NoUsersError();
+  }
+  const ensureFolders = () => {
+    for (const name of auth.userNames()) users.get(name).ensureFolders();
+  };
+  ensureFolders();
+  accounts.onReloaded = ensureFolders;
+  const addresses = new ClientAddressResolver(config.trustedProxies, config.ipHeader);
+
+  const routes = { sync: collectionRoutes({ config, mediaUsn }), msync: mediaRoutes() };
+  const knownRoutes = new Set(["/health", "/metrics", "/sync/hostKey", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
+  const skipUser = (name: string) => control.isBlocked(name);
+  const db = serverDb;
+  const ops = new ServerOps(
+    new HealthCheck({ base: config.base, checkServerDb: () => void db.prepare("SELECT count(*) FROM sqlite_master").get(), skipUser }),
+    new Metrics({ base: config.base, userSizes: config.metricsUserSizes ?? false, skipUser }),
+    knownRoutes,
+  );
+  ops.isBlocked = skipUser;
 
   const server = createSyncServer({
     config,
     auth,
     users,
-    routes: {
-      sync: collectionRoutes({ config, mediaUsn: () => 0 }),
-      msync: {},
-    },
+    clientAddress: (req) => addresses.resolve(req),
+    routes,
+    ops,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.port, config.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    serverDb.close();
+    await control.close();
+    throw err;
+  }
   const sweep = setInterval(() => users.abortIdleSessions(SESSION_IDLE_MS), 60_000);
   sweep.unref();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length });
+  accounts.startWatching();
+  let closing: Promise<void> | undefined;
 
   return {
     server,
     port,
-    async close() {
-      clearInterval(sweep);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      users.closeAll();
-      serverDb.close();
+    reloadUsers: (trigger: string) => accounts.reload(trigger),
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
+
+  /**
+   * Graceful shutdown: stop accepting (new requests on open connections get
+   * 503 and `connection: close`), let running requests finish within the
+   * shutdown timeout, then cut what is left; roll back open sync sessions and
+   * close every database, each user under its lock so no handler still holds
+   * the files. A full upload cut short never touched the collection: the
+   * upload is swapped in only once completely received and verified.
+   */
+  async function shutdown(): Promise<void> {
+    ops.closing = true;
+    accounts.stop();
+    clearInterval(sweep);
+    const timeoutMs = config.shutdownTimeoutMs ?? 10_000;
+    const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (ops.requestsRunning === 0) server.closeAllConnections();
+    else server.closeIdleConnections();
+    // Connections become idle as their last request ends; close them as they do.
+    // With no request running at all, nothing is worth waiting for (even a
+    // connection still sending its first request's headers).
+    const idle = setInterval(() => {
+      if (ops.requestsRunning === 0) server.closeAllConnections();
+      else server.closeIdleConnections();
+    }, 50);
+    const inTime = await Promise.race([drained.then(() => true), sleep(timeoutMs).then(() => false)]);
+    clearInterval(idle);
+    if (!inTime) {
+      logger.warn("shutdown timeout reached: closing connections with requests still running", { timeoutMs });
+      server.closeAllConnections();
+    }
+    // Let the handlers finish their cleanup (a cut upload removes its temp file) and log their line.
+    await ops.settled(SHUTDOWN_GRACE_MS);
+    await control.close();
+    const names = auth.userNames();
+    await Promise.race([
+      Promise.all(names.map((name) => users.get(name).lock.run(() => users.get(name).closeCollection()))),
+      sleep(SHUTDOWN_GRACE_MS),
+    ]);
+    users.closeAll();
+    serverDb.close();
+  }
 }

@@ -1,7 +1,9 @@
 // Flags and environment (including the official server's SYNC_* names) turned
 // into one validated Config. Everything else reads Config, never process.env.
 import { isIP } from "node:net";
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
+import { type IpHeader, LOOPBACK_PROXIES, parseCidr, parseIpHeader } from "./auth/address.js";
+import { checkUserName } from "./auth/username.js";
 
 export interface UserSpec {
   name: string;
@@ -12,13 +14,44 @@ export interface UserSpec {
   source: string;
 }
 
+/** A user whose password (or PHC hash) is in a file, read at start and on every reload. */
+export interface UserFileSpec {
+  name: string;
+  /** Absolute path (relative ones are resolved against $CREDENTIALS_DIRECTORY when set). */
+  path: string;
+  /** For messages: where the declaration came from, e.g. "--user-file". */
+  origin: string;
+}
+
+export interface LoginSettings {
+  /** Failed logins per client address (IPv6: per /64) within the window before it is throttled; 0 = off. */
+  failuresPerAddress: number;
+  /** Failed logins per user name within the window before that name is throttled; 0 = off. */
+  failuresPerUser: number;
+  windowMs: number;
+  /** Password-hash checks running at once (each is one libuv pool thread). */
+  maxConcurrentChecks: number;
+}
+
 export interface Config {
   host: string;
   port: number;
   base: string;
   /** MAX_SYNC_PAYLOAD_MEGS in bytes; decompressed bodies may be 3x this. */
   maxPayloadBytes: number;
+  /** Users from SYNC_USER1..N. */
   users: UserSpec[];
+  /** Users from password files (--user-file / SYNC_USER_FILES). */
+  userFiles: UserFileSpec[];
+  login: LoginSettings;
+  /** Peers whose forwarded-address header is believed (CIDRs or addresses). */
+  trustedProxies: string[];
+  /** Header holding the client address when the peer is a trusted proxy; null = socket peer only. */
+  ipHeader: IpHeader | null;
+  /** SIGTERM: how long running requests may take to finish before their connections are cut (default 10 s). */
+  shutdownTimeoutMs?: number;
+  /** /metrics also exports per-user collection and media sizes (labels carry user names). */
+  metricsUserSizes?: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -28,10 +61,31 @@ export interface ServeFlags {
   port?: string;
   base?: string;
   maxPayloadMegs?: string;
+  userFile?: string[];
+  trustedProxy?: string[];
+  ipHeader?: string;
+  loginFailuresPerAddress?: string;
+  loginFailuresPerUser?: string;
+  loginFailureWindow?: string;
+  maxConcurrentLogins?: string;
+  shutdownTimeout?: string;
+  metricsUserSizes?: boolean;
 }
 
 export const DEFAULT_PORT = 27701;
 export const DEFAULT_MAX_PAYLOAD_MEGS = 100;
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10;
+
+/** --shutdown-timeout / SYNC_SHUTDOWN_TIMEOUT (seconds), --metrics-user-sizes / SYNC_METRICS_USER_SIZES. */
+function opsSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { shutdownTimeoutMs: number; metricsUserSizes: boolean } {
+  const text = flags.shutdownTimeout ?? env.SYNC_SHUTDOWN_TIMEOUT;
+  let seconds = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
+  if (text !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(text.trim())) throw new ConfigError(`shutdown timeout must be a number of seconds, got "${text}"`);
+    seconds = Number(text);
+  }
+  return { shutdownTimeoutMs: Math.round(seconds * 1000), metricsUserSizes: flags.metricsUserSizes ?? isTrue(env.SYNC_METRICS_USER_SIZES) };
+}
 
 function parsePort(value: string, what: string): number {
   if (!/^\d+$/.test(value)) throw new ConfigError(`${what} must be a port number, got "${value}"`);
@@ -61,6 +115,83 @@ export function usersFromEnv(env: NodeJS.ProcessEnv): UserSpec[] {
   return users;
 }
 
+/** `NAME=PATH` entries from --user-file (if given) or SYNC_USER_FILES (whitespace-separated). */
+export function userFilesFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): UserFileSpec[] {
+  const fromFlags = flags.userFile !== undefined && flags.userFile.length > 0;
+  const entries = fromFlags ? (flags.userFile ?? []) : (env.SYNC_USER_FILES ?? "").split(/\s+/).filter((e) => e !== "");
+  const origin = fromFlags ? "--user-file" : "SYNC_USER_FILES";
+  const credentialsDir = env.CREDENTIALS_DIRECTORY;
+  return entries.map((entry) => {
+    const eq = entry.indexOf("=");
+    if (eq <= 0 || eq === entry.length - 1) throw new ConfigError(`${origin} entries must look like NAME=PATH, got "${entry}"`);
+    const name = entry.slice(0, eq);
+    const rawPath = entry.slice(eq + 1);
+    try {
+      checkUserName(name);
+    } catch (err) {
+      throw new ConfigError(`${origin} "${entry}": ${(err as Error).message}`);
+    }
+    const path = isAbsolute(rawPath) ? rawPath : credentialsDir ? resolve(credentialsDir, rawPath) : resolve(rawPath);
+    return { name, path, origin };
+  });
+}
+
+function parseCount(value: string | undefined, what: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min) {
+    throw new ConfigError(`${what} must be a whole number of at least ${min}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+export const DEFAULT_LOGIN_SETTINGS: LoginSettings = {
+  failuresPerAddress: 10,
+  failuresPerUser: 30,
+  windowMs: 10 * 60_000,
+  maxConcurrentChecks: 2,
+};
+
+function loginSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): LoginSettings {
+  const d = DEFAULT_LOGIN_SETTINGS;
+  return {
+    failuresPerAddress: parseCount(flags.loginFailuresPerAddress ?? env.SYNC_LOGIN_FAILURES_PER_ADDRESS, "login failures per address", d.failuresPerAddress, 0),
+    failuresPerUser: parseCount(flags.loginFailuresPerUser ?? env.SYNC_LOGIN_FAILURES_PER_USER, "login failures per user", d.failuresPerUser, 0),
+    windowMs: parseCount(flags.loginFailureWindow ?? env.SYNC_LOGIN_FAILURE_WINDOW, "login failure window (seconds)", d.windowMs / 1000, 1) * 1000,
+    maxConcurrentChecks: parseCount(flags.maxConcurrentLogins ?? env.SYNC_MAX_CONCURRENT_LOGINS, "max concurrent logins", d.maxConcurrentChecks, 1),
+  };
+}
+
+function proxySettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { trustedProxies: string[]; ipHeader: IpHeader | null } {
+  const fromFlags = flags.trustedProxy !== undefined && flags.trustedProxy.length > 0;
+  const list = fromFlags ? (flags.trustedProxy ?? []).flatMap((v) => v.split(/[\s,]+/)) : (env.SYNC_TRUSTED_PROXIES ?? "").split(/[\s,]+/);
+  const trustedProxies = list.filter((v) => v !== "");
+  for (const entry of trustedProxies) {
+    try {
+      parseCidr(entry);
+    } catch (err) {
+      throw new ConfigError(`${fromFlags ? "--trusted-proxy" : "SYNC_TRUSTED_PROXIES"}: ${(err as Error).message}`);
+    }
+  }
+  const headerText = flags.ipHeader ?? env.SYNC_IP_HEADER;
+  let ipHeader: IpHeader | null;
+  if (headerText === undefined) {
+    // Trusting proxies only makes sense with a header to read: the common one.
+    ipHeader = trustedProxies.length > 0 ? "x-forwarded-for" : null;
+  } else {
+    const parsed = parseIpHeader(headerText);
+    if (parsed === undefined) {
+      throw new ConfigError(
+        `${flags.ipHeader !== undefined ? "--ip-header" : "SYNC_IP_HEADER"} "${headerText}" is not one of ConnectInfo, RightmostXForwardedFor, ` +
+          "RightmostForwarded, XRealIp, CfConnectingIp, TrueClientIp, FlyClientIp, CloudFrontViewerAddress",
+      );
+    }
+    ipHeader = parsed;
+  }
+  // The official server believes SYNC_IP_HEADER from anyone; we only from trusted proxies, by default the local ones.
+  if (ipHeader !== null && trustedProxies.length === 0) trustedProxies.push(...LOOPBACK_PROXIES);
+  return { trustedProxies, ipHeader };
+}
+
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
   const host = flags.host ?? env.SYNC_HOST ?? "0.0.0.0";
   if (isIP(host) === 0) throw new ConfigError(`host must be an IP address, got "${host}"`);
@@ -76,5 +207,8 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     megs = Number(megsText);
   }
   const users = usersFromEnv(env);
-  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users };
+  const userFiles = userFilesFrom(flags, env);
+  const login = loginSettingsFrom(flags, env);
+  const { trustedProxies, ipHeader } = proxySettingsFrom(flags, env);
+  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, ...opsSettingsFrom(flags, env) };
 }

@@ -1,7 +1,12 @@
-// Host keys: one random key per login, kept in the server database so they
-// survive restarts. Only a SHA-256 of each key is stored, so the database
-// cannot be used to impersonate a device. Each key remembers a fingerprint of
-// the credential it was issued under; when the password changes the key dies.
+// Host keys: one random key per login (so one per device), kept in the server
+// database so they survive restarts. Only a SHA-256 of each key is stored, so
+// the database cannot be used to impersonate a device. Each key remembers a
+// fingerprint of the credential it was issued under; when the password
+// changes the key dies.
+//
+// Every request looks its key up in the database (a primary-key read), with no
+// cache in front: a key revoked by the CLI, from another process, is refused
+// on the very next request.
 import { createHash, randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
 
@@ -19,16 +24,37 @@ export interface HostKeyInfo extends HostKeyRecord {
   id: string;
 }
 
+interface HostKeyRow {
+  key_hash: string;
+  user: string;
+  credential_fp: string;
+  created: number;
+  last_used: number;
+  client_version: string;
+  address: string;
+}
+
+export const HOST_KEY_ID_LENGTH = 12;
+
 function hashKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+function toRecord(row: HostKeyRow): HostKeyRecord {
+  return {
+    user: row.user,
+    credentialFingerprint: row.credential_fp,
+    created: row.created,
+    lastUsed: row.last_used,
+    clientVersion: row.client_version,
+    address: row.address,
+  };
 }
 
 /** How often `lastUsed` is written back; saves a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 export class HostKeyStore {
-  private readonly cache = new Map<string, HostKeyRecord>();
-
   constructor(private readonly db: Database.Database) {
     db.exec(`CREATE TABLE IF NOT EXISTS host_keys (
       key_hash TEXT PRIMARY KEY NOT NULL,
@@ -42,14 +68,16 @@ export class HostKeyStore {
     db.exec("CREATE INDEX IF NOT EXISTS host_keys_user ON host_keys (user)");
   }
 
+  /** Creation times are kept distinct, so sessions list in login order even within one millisecond. */
+  private lastCreated = 0;
+
   issue(user: string, credentialFingerprint: string, clientVersion: string, address: string): string {
     const key = randomBytes(20).toString("hex");
-    const now = Date.now();
-    const record: HostKeyRecord = { user, credentialFingerprint, created: now, lastUsed: now, clientVersion, address };
+    const now = Math.max(Date.now(), this.lastCreated + 1);
+    this.lastCreated = now;
     this.db
       .prepare("INSERT INTO host_keys VALUES (?, ?, ?, ?, ?, ?, ?)")
       .run(hashKey(key), user, credentialFingerprint, now, now, clientVersion, address);
-    this.cache.set(hashKey(key), record);
     return key;
   }
 
@@ -57,24 +85,9 @@ export class HostKeyStore {
   lookup(key: string, clientVersion: string, address: string): HostKeyRecord | undefined {
     if (key.length === 0 || key.length > 200) return undefined;
     const keyHash = hashKey(key);
-    let record = this.cache.get(keyHash);
-    if (!record) {
-      const row = this.db
-        .prepare("SELECT user, credential_fp, created, last_used, client_version, address FROM host_keys WHERE key_hash = ?")
-        .get(keyHash) as
-        | { user: string; credential_fp: string; created: number; last_used: number; client_version: string; address: string }
-        | undefined;
-      if (!row) return undefined;
-      record = {
-        user: row.user,
-        credentialFingerprint: row.credential_fp,
-        created: row.created,
-        lastUsed: row.last_used,
-        clientVersion: row.client_version,
-        address: row.address,
-      };
-      this.cache.set(keyHash, record);
-    }
+    const row = this.db.prepare("SELECT * FROM host_keys WHERE key_hash = ?").get(keyHash) as HostKeyRow | undefined;
+    if (!row) return undefined;
+    const record = toRecord(row);
     const now = Date.now();
     if (now - record.lastUsed >= LAST_USED_RESOLUTION_MS || record.clientVersion !== clientVersion || record.address !== address) {
       record.lastUsed = now;
@@ -92,30 +105,46 @@ export class HostKeyStore {
       user === undefined
         ? this.db.prepare("SELECT * FROM host_keys ORDER BY user, created").all()
         : this.db.prepare("SELECT * FROM host_keys WHERE user = ? ORDER BY created").all(user)
-    ) as { key_hash: string; user: string; credential_fp: string; created: number; last_used: number; client_version: string; address: string }[];
-    return rows.map((row) => ({
-      id: row.key_hash.slice(0, 12),
-      user: row.user,
-      credentialFingerprint: row.credential_fp,
-      created: row.created,
-      lastUsed: row.last_used,
-      clientVersion: row.client_version,
-      address: row.address,
-    }));
+    ) as HostKeyRow[];
+    return rows.map((row) => ({ id: row.key_hash.slice(0, HOST_KEY_ID_LENGTH), ...toRecord(row) }));
   }
 
-  /** Revokes the user's keys whose id starts with `idPrefix` (all of them when omitted). */
+  /** Number of keys per user. */
+  counts(): Map<string, number> {
+    const rows = this.db.prepare("SELECT user, count(*) AS n FROM host_keys GROUP BY user").all() as { user: string; n: number }[];
+    return new Map(rows.map((row) => [row.user, row.n]));
+  }
+
+  /**
+   * Revokes the user's keys whose id starts with `idPrefix` (all of them when
+   * omitted). Returns how many were removed.
+   */
   revoke(user: string, idPrefix?: string): number {
-    const pattern = `${(idPrefix ?? "").replace(/[^0-9a-f]/g, "")}%`;
-    const result = this.db.prepare("DELETE FROM host_keys WHERE user = ? AND key_hash LIKE ?").run(user, pattern);
-    for (const [hash, record] of this.cache) {
-      if (record.user === user && hash.startsWith(idPrefix ?? "")) this.cache.delete(hash);
-    }
-    return result.changes;
+    if (idPrefix === undefined) return this.db.prepare("DELETE FROM host_keys WHERE user = ?").run(user).changes;
+    const prefix = idPrefix.toLowerCase();
+    if (!/^[0-9a-f]+$/.test(prefix)) return 0;
+    return this.db.prepare("DELETE FROM host_keys WHERE user = ? AND substr(key_hash, 1, ?) = ?").run(user, prefix.length, prefix).changes;
   }
 
-  /** Forgets cached records so that changes made by another process (the CLI) are seen. */
-  reload(): void {
-    this.cache.clear();
+  /**
+   * Deletes keys issued under a credential the user no longer has (a changed
+   * password revokes them for good, even if it is changed back later).
+   * `current` maps each user to the fingerprint of their credential. Keys of
+   * users missing from `current` are left alone: they are refused while the
+   * user is absent, and a user dropped from the configuration by mistake gets
+   * their devices back once restored. `user remove` deletes them explicitly.
+   */
+  prune(current: ReadonlyMap<string, string>): number {
+    const rows = this.db.prepare("SELECT key_hash, user, credential_fp FROM host_keys").all() as Pick<HostKeyRow, "key_hash" | "user" | "credential_fp">[];
+    const stale = rows.filter((row) => {
+      const fingerprint = current.get(row.user);
+      return fingerprint !== undefined && fingerprint !== row.credential_fp;
+    });
+    if (stale.length === 0) return 0;
+    const del = this.db.prepare("DELETE FROM host_keys WHERE key_hash = ?");
+    this.db.transaction(() => {
+      for (const row of stale) del.run(row.key_hash);
+    })();
+    return stale.length;
   }
 }

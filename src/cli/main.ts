@@ -1,11 +1,21 @@
 #!/usr/bin/env node
 // The anki-sync-server command line.
 import { Command } from "commander";
+import { registerBackup } from "./backup.js";
+import { registerHealthcheck } from "./healthcheck.js";
+import { registerResetUser } from "./reset-user.js";
+import { registerRestore } from "./restore.js";
 import { registerServe } from "./serve.js";
+import { registerUser } from "./user.js";
 
 const program = new Command();
 program.name("anki-sync-server").description("Self-hosted Anki sync server");
 registerServe(program);
+registerBackup(program);
+registerRestore(program);
+registerResetUser(program);
+registerHealthcheck(program);
+registerUser(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error ${(err as Error).stack ?? String(err)}\n`);

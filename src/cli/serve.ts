@@ -1,8 +1,9 @@
 // `anki-sync-server serve`: run the server until SIGTERM/SIGINT.
 import type { Command } from "commander";
-import { ConfigError, DEFAULT_PORT, loadConfig, type ServeFlags } from "../config.js";
+import { ConfigError, DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, loadConfig, type ServeFlags } from "../config.js";
 import { NoUsersError, startServer } from "../app.js";
 import { StartupError } from "../auth/authenticator.js";
+import { ControlError } from "../backup/control.js";
 import { logger } from "../log.js";
 
 export function registerServe(program: Command): void {
@@ -13,26 +14,66 @@ export function registerServe(program: Command): void {
     .option("--port <port>", `port to listen on (env SYNC_PORT, default ${DEFAULT_PORT})`)
     .option("--base <dir>", "data folder (env SYNC_BASE, default ./data)")
     .option("--max-payload-megs <n>", "request size limit in MiB (env MAX_SYNC_PAYLOAD_MEGS, default 100)")
+    .option(
+      "--user-file <name=path>",
+      "user whose password or PHC hash is in a file; repeatable; relative paths are under $CREDENTIALS_DIRECTORY " +
+        '(env SYNC_USER_FILES="name1=path1 name2=path2")',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      "--trusted-proxy <cidr>",
+      "reverse proxy whose forwarded-address header is believed; repeatable (env SYNC_TRUSTED_PROXIES, space-separated)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--ip-header <name>", "header with the client address, read from trusted proxies only (env SYNC_IP_HEADER, default X-Forwarded-For when proxies are set)")
+    .option(
+      "--login-failures-per-address <n>",
+      `failed logins per client address within the window before it is throttled, 0 = off (env SYNC_LOGIN_FAILURES_PER_ADDRESS, default ${DEFAULT_LOGIN_SETTINGS.failuresPerAddress})`,
+    )
+    .option(
+      "--login-failures-per-user <n>",
+      `failed logins per user name within the window before it is throttled, 0 = off (env SYNC_LOGIN_FAILURES_PER_USER, default ${DEFAULT_LOGIN_SETTINGS.failuresPerUser})`,
+    )
+    .option("--login-failure-window <seconds>", `window for counting failed logins (env SYNC_LOGIN_FAILURE_WINDOW, default ${DEFAULT_LOGIN_SETTINGS.windowMs / 1000})`)
+    .option("--max-concurrent-logins <n>", `password-hash checks at once (env SYNC_MAX_CONCURRENT_LOGINS, default ${DEFAULT_LOGIN_SETTINGS.maxConcurrentChecks})`)
+    .option(
+      "--shutdown-timeout <seconds>",
+      `on SIGTERM, how long running requests may take to finish (env SYNC_SHUTDOWN_TIMEOUT, default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS})`,
+    )
+    .option("--metrics-user-sizes", "export per-user collection and media sizes on /metrics (env SYNC_METRICS_USER_SIZES=1)")
     .action(async (flags: ServeFlags) => {
       let running;
+      let config;
       try {
-        running = await startServer(loadConfig(flags));
+        config = loadConfig(flags);
+        running = await startServer(config);
       } catch (err) {
-        if (err instanceof ConfigError || err instanceof NoUsersError || err instanceof StartupError) {
+        // ControlError: another server, or a restore/reset-user, works on this data folder.
+        if (err instanceof ConfigError || err instanceof NoUsersError || err instanceof StartupError || err instanceof ControlError) {
           logger.error(err.message);
           process.exitCode = 2;
           return;
         }
         throw err;
       }
+      // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
       const stop = (signal: string) => {
         logger.info("stopping", { signal });
+        // Should closing itself hang, do not outlive the timeout by much.
+        setTimeout(() => {
+          logger.error("shutdown did not complete; exiting");
+          process.exit(1);
+        }, (config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000) + 5000).unref();
         running
           .close()
           .then(() => logger.info("stopped"))
           .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
           .finally(() => process.exit(0));
       };
+      // SIGHUP: read password files and the user store again (they are also watched).
+      process.on("SIGHUP", () => {
+        running.reloadUsers("SIGHUP");
+      });
       process.once("SIGTERM", () => stop("SIGTERM"));
       process.once("SIGINT", () => stop("SIGINT"));
     });

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { rmSync } from "node:fs";
 import type { Authenticator } from "../auth/authenticator.js";
+import { logLoginBusy, logLoginFailure } from "../auth/login-log.js";
 import type { Config } from "../config.js";
 import { logger } from "../log.js";
 import type { UserRegistry, UserState } from "../sync/user.js";
@@ -12,14 +13,33 @@ import { parseSyncHeader, readPayload, sendError, sendFile, sendPayload, writePa
 import { HttpError, badRequest, forbidden } from "./errors.js";
 import { parseJsonObject, requireString } from "./json.js";
 import type { RouteTable } from "./routes.js";
-import type { Reply, RequestInfo } from "./types.js";
+import type { Reply, RequestInfo, UserRoute } from "./types.js";
+import type { ServerOps } from "./health.js";
 
 export interface ServerDeps {
   config: Config;
   auth: Authenticator;
   users: UserRegistry;
   routes: { sync: RouteTable; msync: RouteTable };
+  /** The client's address (forwarded headers from trusted proxies); defaults to the socket peer. */
+  clientAddress?: (req: IncomingMessage) => string;
+  /** /health, /metrics, request accounting, and refusing requests during shutdown or maintenance. */
+  ops?: ServerOps;
 }
+
+/** A hostKey body is two short strings; anything bigger is not a login. */
+const LOGIN_BODY_LIMITS: BodyLimits = { compressed: 64 * 1024, decompressed: 64 * 1024 };
+
+/**
+ * Status for a throttled login: 429. The client shows it as "A network error
+ * occurred. Error details: ... 429 Too Many Requests" — true, and it does not
+ * claim the password is wrong (403 would, and would make the desktop forget its
+ * login) or that the server is broken (5xx: "AnkiWeb encountered a problem").
+ * When too many hash checks are queued the answer is 503 ("try again in a few
+ * minutes"), which is exactly what it means.
+ */
+const THROTTLED_STATUS = 429;
+const BUSY_STATUS = 503;
 
 /** GET is allowed only where old clients use it. */
 const GET_ROUTES = new Set(["/msync/begin"]);
@@ -34,7 +54,13 @@ interface RequestLog {
 
 async function sendReply(res: ServerResponse, reply: Reply): Promise<void> {
   if (reply.kind === "payload") sendPayload(res, reply.data);
-  else await sendFile(res, reply.path, reply.size);
+  else {
+    try {
+      await sendFile(res, reply.path, reply.size);
+    } finally {
+      reply.cleanup?.();
+    }
+  }
 }
 
 export function createSyncServer(deps: ServerDeps): Server {
@@ -43,14 +69,30 @@ export function createSyncServer(deps: ServerDeps): Server {
     decompressed: deps.config.maxPayloadBytes * 3,
   };
 
+  const clientAddress = deps.clientAddress ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? "");
+
+  /** /sync/hostKey. Failures are answered here (not thrown) so each is logged exactly once, in the fail2ban format. */
   async function login(header: SyncHeader, req: IncomingMessage, res: ServerResponse, entry: RequestLog): Promise<void> {
-    const body = parseJsonObject(await readPayload(req, limits), "hostKey");
+    const body = parseJsonObject(await readPayload(req, LOGIN_BODY_LIMITS), "hostKey");
     const name = requireString(body, "u", "hostKey");
     const password = requireString(body, "p", "hostKey");
     entry.user = name.slice(0, 100);
-    const key = await deps.auth.login(name, password, header.clientVersion, req.socket.remoteAddress ?? "");
-    if (key === undefined) throw forbidden("wrong user name or password");
-    sendPayload(res, Buffer.from(JSON.stringify({ key }), "utf8"));
+    const address = clientAddress(req);
+    const result = await deps.auth.login(name, password, header.clientVersion, address);
+    if (result.ok) {
+      sendPayload(res, Buffer.from(JSON.stringify({ key: result.key }), "utf8"));
+      return;
+    }
+    let status: number;
+    if (result.reason === "busy") {
+      logLoginBusy(address, name);
+      status = BUSY_STATUS;
+    } else {
+      logLoginFailure(address, name, result.reason);
+      status = result.reason === "throttled-address" || result.reason === "throttled-user" ? THROTTLED_STATUS : 403;
+    }
+    if (result.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(result.retryAfterSeconds));
+    sendError(res, status);
   }
 
   async function runUserRoute(route: RouteTable[string], user: UserState, info: RequestInfo, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -70,15 +112,45 @@ export function createSyncServer(deps: ServerDeps): Server {
     }
   }
 
+  /**
+   * GET /msync/begin?k=<host key>&v=<client version>, sent by Rust clients
+   * 2.1.28-2.1.56: no anki-sync header, host key in the query, treated as
+   * protocol 10 and answered raw (no zstd, no anki-original-size).
+   */
+  async function legacyMediaBegin(route: UserRoute, url: URL, req: IncomingMessage, res: ServerResponse, entry: RequestLog): Promise<void> {
+    const hostKey = url.searchParams.get("k");
+    const version = url.searchParams.get("v");
+    if (hostKey === null || version === null) throw badRequest("msync/begin: k and v query parameters are required");
+    if (route.body !== "json") throw new HttpError(405, "GET not allowed");
+    const header: SyncHeader = { version: 10, hostKey, clientVersion: version.slice(0, 200), sessionKey: "" };
+    entry.clientVersion = header.clientVersion;
+    const address = clientAddress(req);
+    const userName = deps.auth.authenticate(hostKey, header.clientVersion, address);
+    if (userName === undefined) throw forbidden("unknown host key");
+    entry.user = userName;
+    deps.ops?.admit(userName);
+    const user = deps.users.get(userName);
+    const payload = Buffer.from(JSON.stringify({ v: version }), "utf8");
+    await user.lock.run(async () => {
+      const reply = await route.handle(user, payload, { header, address });
+      if (reply.kind !== "payload") throw new Error("msync/begin must reply with a payload");
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(reply.data.length) });
+      res.end(reply.data);
+    });
+  }
+
   async function dispatch(req: IncomingMessage, res: ServerResponse, entry: RequestLog): Promise<void> {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     entry.route = path;
-    if (path === "/health") {
+    if (path === "/health" || path === "/metrics") {
+      if (deps.ops) return deps.ops.serve(path, req, res);
+      if (path === "/metrics") throw new HttpError(404, "unknown route");
       if (req.method !== "GET" && req.method !== "HEAD") throw new HttpError(405, "health check takes GET");
       res.writeHead(200, { "content-length": "0" });
       res.end();
       return;
     }
+    deps.ops?.admit();
     const match = /^\/(sync|msync)\/([A-Za-z0-9]+)$/.exec(path);
     const group = match?.[1] as "sync" | "msync" | undefined;
     const name = match?.[2];
@@ -86,6 +158,8 @@ export function createSyncServer(deps: ServerDeps): Server {
     const route = Object.hasOwn(deps.routes[group], name) ? deps.routes[group][name] : undefined;
     if (!route && !(group === "sync" && name === "hostKey")) throw new HttpError(404, "unknown route");
     if (req.method !== "POST" && !(req.method === "GET" && GET_ROUTES.has(path))) throw new HttpError(405, `${req.method} not allowed`);
+
+    if (req.method === "GET") return legacyMediaBegin(route!, new URL(req.url ?? "/", "http://localhost"), req, res, entry);
 
     const headerValue = req.headers["anki-sync"];
     if (typeof headerValue !== "string") {
@@ -95,16 +169,18 @@ export function createSyncServer(deps: ServerDeps): Server {
     entry.clientVersion = header.clientVersion;
     if (!route) return login(header, req, res, entry);
 
-    const address = req.socket.remoteAddress ?? "";
+    const address = clientAddress(req);
     const userName = deps.auth.authenticate(header.hostKey, header.clientVersion, address);
     if (userName === undefined) throw forbidden("unknown host key");
     entry.user = userName;
+    deps.ops?.admit(userName);
     await runUserRoute(route, deps.users.get(userName), { header, address }, req, res);
   }
 
   const server = createServer((req, res) => {
     const started = performance.now();
     const entry: RequestLog = { route: req.url?.slice(0, 100) ?? "" };
+    const recorded = deps.ops?.track(req, res);
     dispatch(req, res, entry)
       .catch((err: unknown) => {
         const status = err instanceof HttpError ? err.status : 500;
@@ -119,7 +195,9 @@ export function createSyncServer(deps: ServerDeps): Server {
       })
       .finally(() => {
         const status = res.statusCode;
-        const level = status >= 500 && status !== 501 ? "error" : status >= 400 ? "warn" : "info";
+        recorded?.(entry.route, entry.user);
+        const quiet = entry.route === "/health" || entry.route === "/metrics";
+        const level = status >= 500 && status !== 501 ? "error" : status >= 400 ? "warn" : quiet ? "debug" : "info";
         logger[level]("request", {
           user: entry.user,
           route: entry.route,

@@ -11,7 +11,8 @@ export interface RequestInfo {
 
 export type Reply =
   | { kind: "payload"; data: Buffer }
-  | { kind: "file"; path: string; size: number };
+  /** `cleanup`, when given, runs once the file has been streamed out (or the reply failed). */
+  | { kind: "file"; path: string; size: number; cleanup?: () => void };
 
 export const jsonReply = (value: unknown): Reply => ({ kind: "payload", data: Buffer.from(JSON.stringify(value), "utf8") });
 export const textReply = (text: string): Reply => ({ kind: "payload", data: Buffer.from(text, "utf8") });

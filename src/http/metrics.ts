@@ -1,0 +1,259 @@
+// /metrics: counters and histograms in the Prometheus text exposition format
+// (version 0.0.4). Aggregates only; per-user sizes (which name users) only
+// when the operator turns them on.
+//
+//   anki_sync_http_requests_total{route,status}         counter
+//   anki_sync_http_request_duration_seconds{route}      histogram
+//   anki_sync_http_requests_in_flight                   gauge
+//   anki_sync_http_received_bytes_total{route}          counter (request bytes, headers included)
+//   anki_sync_http_sent_bytes_total{route}              counter (response bytes, headers included)
+//   anki_sync_logins_total{result}                      counter: ok, rejected, throttled, busy, error
+//   anki_sync_login_duration_seconds                    histogram
+//   anki_sync_syncs_total{kind}                         counter: normal, full_upload, full_download, media
+//   anki_sync_sync_duration_seconds{kind}               histogram (normal: start..finish; full: the transfer)
+//   anki_sync_active_syncs                              gauge: normal syncs between start and finish/abort
+//   anki_sync_user_collection_bytes{user}               gauge (optional)
+//   anki_sync_user_media_bytes{user}, ..._media_files{user}  gauge (optional)
+//   process_start_time_seconds, process_resident_memory_bytes
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** Session-ending routes: the normal sync of that user is over whatever they answer. */
+const ENDS_SESSION = new Set(["/sync/finish", "/sync/abort", "/sync/meta", "/sync/upload", "/sync/download"]);
+/** Routes that run inside a normal sync session; an error there ends it too (the server rolls back). */
+const IN_SESSION = new Set(["/sync/start", "/sync/applyGraves", "/sync/applyChanges", "/sync/chunk", "/sync/applyChunk", "/sync/sanityCheck2"]);
+/** Abandoned syncs are rolled back by the server after 30 minutes; stop counting them then. */
+const SESSION_FORGET_MS = 30 * 60_000;
+
+export function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function formatNumber(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  return String(n);
+}
+
+function labelText(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+  return parts.length > 0 ? `{${parts.join(",")}}` : "";
+}
+
+class Histogram {
+  readonly counts = DURATION_BUCKETS.map(() => 0);
+  sum = 0;
+  count = 0;
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count++;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) if (value <= DURATION_BUCKETS[i]!) this.counts[i]!++;
+  }
+
+  lines(name: string, labels: Record<string, string>): string[] {
+    const out = DURATION_BUCKETS.map((le, i) => `${name}_bucket${labelText({ ...labels, le: formatNumber(le) })} ${this.counts[i]}`);
+    out.push(`${name}_bucket${labelText({ ...labels, le: "+Inf" })} ${this.count}`);
+    out.push(`${name}_sum${labelText(labels)} ${this.sum}`);
+    out.push(`${name}_count${labelText(labels)} ${this.count}`);
+    return out;
+  }
+}
+
+/** Counters keyed by a label set. */
+class Family<T> {
+  private readonly entries = new Map<string, { labels: Record<string, string>; value: T }>();
+  constructor(private readonly make: () => T) {}
+
+  get(labels: Record<string, string>): T {
+    const key = JSON.stringify(labels);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { labels, value: this.make() };
+      this.entries.set(key, entry);
+    }
+    return entry.value;
+  }
+
+  all(): { labels: Record<string, string>; value: T }[] {
+    return [...this.entries.values()].sort((a, b) => (JSON.stringify(a.labels) < JSON.stringify(b.labels) ? -1 : 1));
+  }
+}
+
+export interface RequestRecord {
+  /** A known route ("/sync/meta", "/msync/begin", "/health", ...) or "other". */
+  route: string;
+  status: number;
+  seconds: number;
+  bytesIn: number;
+  bytesOut: number;
+  user?: string;
+}
+
+export interface MetricsOptions {
+  /** Data folder, for per-user sizes. */
+  base: string;
+  /** Export per-user collection and media sizes (labels carry user names). */
+  userSizes: boolean;
+  /** Users whose files must not be opened now (a restore or reset is swapping them). */
+  skipUser?: (name: string) => boolean;
+}
+
+export class Metrics {
+  private readonly requests = new Family(() => ({ n: 0 }));
+  private readonly durations = new Family(() => new Histogram());
+  private readonly received = new Family(() => ({ n: 0 }));
+  private readonly sent = new Family(() => ({ n: 0 }));
+  private readonly logins = new Family(() => ({ n: 0 }));
+  private readonly loginDuration = new Histogram();
+  private readonly syncs = new Family(() => ({ n: 0 }));
+  private readonly syncDurations = new Family(() => new Histogram());
+  /** user -> when their normal sync's `start` succeeded. */
+  private readonly sessions = new Map<string, number>();
+  private inFlight = 0;
+  private sizeCache: { at: number; lines: string[] } | undefined;
+  private readonly startTime = Date.now() / 1000;
+
+  constructor(private readonly options: MetricsOptions) {
+    // Always present, so dashboards see zeros rather than gaps.
+    for (const kind of ["normal", "full_upload", "full_download", "media"]) this.syncs.get({ kind });
+    for (const result of ["ok", "rejected"]) this.logins.get({ result });
+  }
+
+  get inFlightRequests(): number {
+    return this.inFlight;
+  }
+
+  requestStarted(): void {
+    this.inFlight++;
+  }
+
+  requestFinished(r: RequestRecord): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    const route = r.route;
+    this.requests.get({ route, status: String(r.status) }).n++;
+    this.durations.get({ route }).observe(r.seconds);
+    this.received.get({ route }).n += r.bytesIn;
+    this.sent.get({ route }).n += r.bytesOut;
+
+    if (route === "/sync/hostKey") {
+      const result = r.status === 200 ? "ok" : r.status === 403 ? "rejected" : r.status === 429 ? "throttled" : r.status === 503 ? "busy" : "error";
+      this.logins.get({ result }).n++;
+      this.loginDuration.observe(r.seconds);
+      return;
+    }
+    const user = r.user;
+    const ok = r.status === 200;
+    if (route === "/sync/start" && ok && user !== undefined) this.sessions.set(user, Date.now());
+    if (route === "/sync/finish" && ok && user !== undefined) {
+      const began = this.sessions.get(user);
+      this.syncs.get({ kind: "normal" }).n++;
+      if (began !== undefined) this.syncDurations.get({ kind: "normal" }).observe((Date.now() - began) / 1000);
+    }
+    if (route === "/sync/upload" && ok) this.countFull("full_upload", r.seconds);
+    if (route === "/sync/download" && ok) this.countFull("full_download", r.seconds);
+    if (route === "/msync/mediaSanity" && ok) this.syncs.get({ kind: "media" }).n++;
+    if (user !== undefined && (ENDS_SESSION.has(route) || (IN_SESSION.has(route) && !ok))) this.sessions.delete(user);
+  }
+
+  private countFull(kind: string, seconds: number): void {
+    this.syncs.get({ kind }).n++;
+    this.syncDurations.get({ kind }).observe(seconds);
+  }
+
+  activeSyncs(now = Date.now()): number {
+    for (const [user, began] of this.sessions) if (now - began > SESSION_FORGET_MS) this.sessions.delete(user);
+    return this.sessions.size;
+  }
+
+  render(): string {
+    const out: string[] = [];
+    const counter = (name: string, help: string, family: Family<{ n: number }>) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const { labels, value } of family.all()) out.push(`${name}${labelText(labels)} ${value.n}`);
+    };
+    const histograms = (name: string, help: string, family: Family<Histogram>) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+      for (const { labels, value } of family.all()) out.push(...value.lines(name, labels));
+    };
+    const gauge = (name: string, help: string, value: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${formatNumber(value)}`);
+
+    counter("anki_sync_http_requests_total", "HTTP requests by route and status.", this.requests);
+    histograms("anki_sync_http_request_duration_seconds", "HTTP request durations by route.", this.durations);
+    gauge("anki_sync_http_requests_in_flight", "HTTP requests being answered.", this.inFlight);
+    counter("anki_sync_http_received_bytes_total", "Bytes received (headers included) by route.", this.received);
+    counter("anki_sync_http_sent_bytes_total", "Bytes sent (headers included) by route.", this.sent);
+    counter("anki_sync_logins_total", "Login attempts by result.", this.logins);
+    out.push("# HELP anki_sync_login_duration_seconds Login request durations.", "# TYPE anki_sync_login_duration_seconds histogram");
+    out.push(...this.loginDuration.lines("anki_sync_login_duration_seconds", {}));
+    counter("anki_sync_syncs_total", "Completed syncs by kind.", this.syncs);
+    histograms("anki_sync_sync_duration_seconds", "Sync durations by kind (normal: start to finish; full: the transfer).", this.syncDurations);
+    gauge("anki_sync_active_syncs", "Normal syncs in progress.", this.activeSyncs());
+    if (this.options.userSizes) out.push(...this.userSizeLines());
+    gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.", Math.floor(this.startTime));
+    gauge("process_resident_memory_bytes", "Resident memory size in bytes.", process.memoryUsage.rss());
+    return out.join("\n") + "\n";
+  }
+
+  /** Per-user sizes, recomputed at most once a minute (they need a directory scan). */
+  private userSizeLines(now = Date.now()): string[] {
+    if (this.sizeCache && now - this.sizeCache.at < 60_000) return this.sizeCache.lines;
+    const col: string[] = [];
+    const mediaBytes: string[] = [];
+    const mediaFiles: string[] = [];
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.options.base).filter((n) => !n.startsWith("."));
+    } catch {
+      // the health check reports an unreadable data folder
+    }
+    for (const name of names.sort()) {
+      if (this.options.skipUser?.(name)) continue;
+      const dir = join(this.options.base, name);
+      let colBytes = 0;
+      try {
+        if (!statSync(dir).isDirectory()) continue;
+        for (const suffix of ["", "-wal"]) colBytes += statSync(join(dir, `collection.anki2${suffix}`), { throwIfNoEntry: false })?.size ?? 0;
+      } catch {
+        continue;
+      }
+      const label = labelText({ user: name });
+      col.push(`anki_sync_user_collection_bytes${label} ${colBytes}`);
+      const media = readMediaTotals(join(dir, "media.db"));
+      mediaBytes.push(`anki_sync_user_media_bytes${label} ${media.bytes}`);
+      mediaFiles.push(`anki_sync_user_media_files${label} ${media.files}`);
+    }
+    const lines = [
+      "# HELP anki_sync_user_collection_bytes Size of the user's collection file (with its WAL).",
+      "# TYPE anki_sync_user_collection_bytes gauge",
+      ...col,
+      "# HELP anki_sync_user_media_bytes Bytes of the user's media, as media.db counts them.",
+      "# TYPE anki_sync_user_media_bytes gauge",
+      ...mediaBytes,
+      "# HELP anki_sync_user_media_files Number of the user's media files, as media.db counts them.",
+      "# TYPE anki_sync_user_media_files gauge",
+      ...mediaFiles,
+    ];
+    this.sizeCache = { at: now, lines };
+    return lines;
+  }
+}
+
+function readMediaTotals(path: string): { bytes: number; files: number } {
+  try {
+    // Only reads; not opened read-only, which would leave -wal/-shm files behind.
+    const db = new Database(path, { fileMustExist: true });
+    try {
+      const row = db.prepare("SELECT total_bytes AS bytes, total_nonempty_files AS files FROM meta").get() as { bytes: number; files: number } | undefined;
+      return row ?? { bytes: 0, files: 0 };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return { bytes: 0, files: 0 };
+  }
+}
