@@ -14,6 +14,8 @@ REQUIREMENTS=(
   "anki==26.9.3"
   "pytest==9.2.0"
   "zstandard==0.25.0"
+  # a local AWS Cognito emulator for test/interop/test_cognito.py
+  "moto[server,cognitoidp]==5.2.1"
 )
 
 have_pinned() {
@@ -23,6 +25,7 @@ import sys
 from importlib.metadata import version, PackageNotFoundError
 for req in sys.argv[1:]:
     name, want = req.split("==")
+    name = name.split("[")[0]
     try:
         if version(name) != want:
             sys.exit(1)

@@ -37,7 +37,8 @@ export class NoUsersError extends Error {
       "No users defined. Add one with the environment variable SYNC_USER1=name:password " +
         "(SYNC_USER2, ... for more; PASSWORDS_HASHED=1 to give PHC hashes instead of passwords), " +
         "with a password file (--user-file NAME=PATH or SYNC_USER_FILES), " +
-        "or with `anki-sync-server user add NAME` (same --base / SYNC_BASE).",
+        "or with `anki-sync-server user add NAME` (same --base / SYNC_BASE); " +
+        "or let an AWS Cognito user pool log users in (--auth cognito with the COGNITO_* variables).",
     );
   }
 }
@@ -75,12 +76,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   let accounts: Accounts;
   try {
+    const hostKeys = new HostKeyStore(serverDb);
+    // The Cognito backend (and with it the AWS SDK) is loaded only when asked for.
+    const external =
+      config.auth === "cognito" && config.cognito
+        ? await (await import("./auth/cognito/index.js")).createCognitoBackend(config.cognito, { db: serverDb, hostKeys })
+        : undefined;
     accounts = new Accounts({
       db: serverDb,
-      hostKeys: new HostKeyStore(serverDb),
+      hostKeys,
       envUsers: config.users,
       userFiles: config.userFiles,
       login: config.login,
+      external,
     });
   } catch (err) {
     serverDb.close();
@@ -88,7 +96,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     throw err;
   }
   const auth = accounts.auth;
-  if (auth.userNames().length === 0) {
+  // With Cognito the pool has the users; local ones are optional.
+  if (auth.userNames().length === 0 && !auth.external) {
     serverDb.close();
     await control.close();
     throw new NoUsersError();
@@ -136,7 +145,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   sweep.unref();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length });
+  logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length, auth: auth.external?.name });
   accounts.startWatching();
   let closing: Promise<void> | undefined;
 
@@ -182,7 +191,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     // Let the handlers finish their cleanup (a cut upload removes its temp file) and log their line.
     await ops.settled(SHUTDOWN_GRACE_MS);
     await control.close();
-    const names = auth.userNames();
+    const names = [...new Set([...auth.userNames(), ...auth.externalUserNames()])];
     await Promise.race([
       Promise.all(names.map((name) => users.get(name).lock.run(() => users.get(name).closeCollection()))),
       sleep(SHUTDOWN_GRACE_MS),

@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import { type IpHeader, LOOPBACK_PROXIES, parseCidr, parseIpHeader } from "./auth/address.js";
 import { checkUserName } from "./auth/username.js";
+import { type CognitoSettings, CognitoSettingsError, cognitoSettingsFrom } from "./auth/cognito/settings.js";
 
 export interface UserSpec {
   name: string;
@@ -52,7 +53,13 @@ export interface Config {
   shutdownTimeoutMs?: number;
   /** /metrics also exports per-user collection and media sizes (labels carry user names). */
   metricsUserSizes?: boolean;
+  /** Login backend besides the local users: "cognito" adds an AWS Cognito user pool (default "local": none). */
+  auth?: AuthMode;
+  /** Set when auth is "cognito". */
+  cognito?: CognitoSettings;
 }
+
+export type AuthMode = "local" | "cognito";
 
 export class ConfigError extends Error {}
 
@@ -70,6 +77,9 @@ export interface ServeFlags {
   maxConcurrentLogins?: string;
   shutdownTimeout?: string;
   metricsUserSizes?: boolean;
+  auth?: string;
+  cognitoRevalidateInterval?: string;
+  cognitoGracePeriod?: string;
 }
 
 export const DEFAULT_PORT = 27701;
@@ -192,6 +202,19 @@ function proxySettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { trusted
   return { trustedProxies, ipHeader };
 }
 
+/** --auth / SYNC_AUTH, and with "cognito" the COGNITO_* settings. */
+function authSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { auth: AuthMode; cognito?: CognitoSettings } {
+  const text = (flags.auth ?? env.SYNC_AUTH ?? "local").trim();
+  if (text !== "local" && text !== "cognito") throw new ConfigError(`--auth must be "local" or "cognito", got "${text}"`);
+  if (text === "local") return { auth: "local" };
+  try {
+    return { auth: "cognito", cognito: cognitoSettingsFrom(flags, env) };
+  } catch (err) {
+    if (err instanceof CognitoSettingsError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
   const host = flags.host ?? env.SYNC_HOST ?? "0.0.0.0";
   if (isIP(host) === 0) throw new ConfigError(`host must be an IP address, got "${host}"`);
@@ -210,5 +233,5 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const userFiles = userFilesFrom(flags, env);
   const login = loginSettingsFrom(flags, env);
   const { trustedProxies, ipHeader } = proxySettingsFrom(flags, env);
-  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, ...opsSettingsFrom(flags, env) };
+  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env) };
 }

@@ -21,7 +21,7 @@ import { hostname } from "node:os";
 import type Database from "better-sqlite3";
 import type { LoginSettings, UserFileSpec, UserSpec } from "../config.js";
 import { logger } from "../log.js";
-import { Authenticator, StartupError } from "./authenticator.js";
+import { Authenticator, type LoginBackend, StartupError } from "./authenticator.js";
 import type { HostKeyStore } from "./hostkeys.js";
 import { PasswordFileError, passwordFilesSignature, readPasswordFile } from "./password-files.js";
 import { type LoadedUser, UserStore } from "./user-store.js";
@@ -36,6 +36,8 @@ export interface AccountsOptions {
   userFiles: readonly UserFileSpec[];
   login?: LoginSettings;
   pollMs?: number;
+  /** Backend for names no local source has (--auth cognito). */
+  external?: LoginBackend;
 }
 
 interface Collected {
@@ -61,6 +63,7 @@ export class Accounts {
     this.auth = new Authenticator(collected.specs, options.hostKeys, {
       throttle: login && { failuresPerAddress: login.failuresPerAddress, failuresPerUser: login.failuresPerUser, windowMs: login.windowMs },
       maxConcurrentChecks: login?.maxConcurrentChecks,
+      external: options.external,
     });
     this.warnShadowed(collected.shadowed);
     this.lastFilesSignature = passwordFilesSignature(options.userFiles);

@@ -36,7 +36,8 @@ interface HostKeyRow {
 
 export const HOST_KEY_ID_LENGTH = 12;
 
-function hashKey(key: string): string {
+/** What the database keeps of a host key (other tables refer to keys by it). */
+export function hashKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
 }
 
@@ -124,6 +125,11 @@ export class HostKeyStore {
     const prefix = idPrefix.toLowerCase();
     if (!/^[0-9a-f]+$/.test(prefix)) return 0;
     return this.db.prepare("DELETE FROM host_keys WHERE user = ? AND substr(key_hash, 1, ?) = ?").run(user, prefix.length, prefix).changes;
+  }
+
+  /** Revokes one key given the key itself (a login that could not be completed). */
+  revokeKey(key: string): boolean {
+    return this.db.prepare("DELETE FROM host_keys WHERE key_hash = ?").run(hashKey(key)).changes > 0;
   }
 
   /**

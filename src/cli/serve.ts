@@ -4,6 +4,7 @@ import { ConfigError, DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIM
 import { NoUsersError, startServer } from "../app.js";
 import { StartupError } from "../auth/authenticator.js";
 import { ControlError } from "../backup/control.js";
+import { DEFAULT_COGNITO_GRACE_SECONDS, DEFAULT_COGNITO_REVALIDATE_SECONDS } from "../auth/cognito/settings.js";
 import { logger } from "../log.js";
 
 export function registerServe(program: Command): void {
@@ -41,6 +42,18 @@ export function registerServe(program: Command): void {
       `on SIGTERM, how long running requests may take to finish (env SYNC_SHUTDOWN_TIMEOUT, default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS})`,
     )
     .option("--metrics-user-sizes", "export per-user collection and media sizes on /metrics (env SYNC_METRICS_USER_SIZES=1)")
+    .option(
+      "--auth <backend>",
+      "login backend besides the local users: local (none, the default) or cognito (an AWS Cognito user pool, set up with the COGNITO_* variables; env SYNC_AUTH)",
+    )
+    .option(
+      "--cognito-revalidate-interval <seconds>",
+      `with --auth cognito: re-check a host key against Cognito when used this long after its last check (env COGNITO_REVALIDATE_INTERVAL, default ${DEFAULT_COGNITO_REVALIDATE_SECONDS})`,
+    )
+    .option(
+      "--cognito-grace-period <seconds>",
+      `with --auth cognito: while Cognito is unreachable, keys checked at most this long ago keep working (env COGNITO_GRACE_PERIOD, default ${DEFAULT_COGNITO_GRACE_SECONDS})`,
+    )
     .action(async (flags: ServeFlags) => {
       let running;
       let config;

@@ -33,7 +33,7 @@ export function collectionRoutes(deps: RouteDeps): RouteTable {
     sanityCheck2: { body: "json", handle: sanityCheck },
     finish: { body: "json", handle: finish },
     upload: { body: "file", handle: (user, file) => upload(user, file) },
-    download: { body: "json", handle: (user) => download(user) },
+    download: { body: "json", handle: (user, _payload, info) => download(user, info) },
     // Ends whatever sync the user has open; answered with JSON null whatever the state.
     abort: {
       body: "json",

@@ -1,5 +1,6 @@
-// node:http server: finds the route, decodes the v11 envelope, authenticates
-// the host key, runs the handler under the user's lock and encodes the reply.
+// node:http server: finds the route, decodes the envelope (v11 header + zstd,
+// or a legacy multipart form, see legacy.ts), authenticates the host key, runs
+// the handler under the user's lock and encodes the reply for the protocol.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -10,10 +11,11 @@ import type { Config } from "../config.js";
 import { logger } from "../log.js";
 import type { UserRegistry, UserState } from "../sync/user.js";
 import { parseSyncHeader, readPayload, sendError, sendFile, sendPayload, writePayloadToFile, type BodyLimits, type SyncHeader } from "./envelope.js";
-import { HttpError, badRequest, forbidden } from "./errors.js";
+import { LEGACY_PROTOCOL, readLegacyEnvelope, sendRawFile, sendRawPayload } from "./legacy.js";
+import { HttpError, badRequest } from "./errors.js";
 import { parseJsonObject, requireString } from "./json.js";
 import type { RouteTable } from "./routes.js";
-import type { Reply, RequestInfo, UserRoute } from "./types.js";
+import { type Reply, type RequestEnvelope, type RequestInfo, type UserRoute, isLegacyProtocol, jsonReply } from "./types.js";
 import type { ServerOps } from "./health.js";
 
 export interface ServerDeps {
@@ -52,15 +54,26 @@ interface RequestLog {
   reason?: string;
 }
 
-async function sendReply(res: ServerResponse, reply: Reply): Promise<void> {
-  if (reply.kind === "payload") sendPayload(res, reply.data);
+/** Below protocol 11 the reply is raw; from 11 on, zstd with anki-original-size. */
+async function sendReply(res: ServerResponse, reply: Reply, protocol: number): Promise<void> {
+  const legacy = isLegacyProtocol(protocol);
+  if (reply.kind === "payload") (legacy ? sendRawPayload : sendPayload)(res, reply.data);
   else {
     try {
-      await sendFile(res, reply.path, reply.size);
+      await (legacy ? sendRawFile : sendFile)(res, reply.path, reply.size);
     } finally {
       reply.cleanup?.();
     }
   }
+}
+
+function v11Envelope(req: IncomingMessage, header: SyncHeader): RequestEnvelope {
+  return {
+    header,
+    protocol: header.version,
+    readPayload: (limits) => readPayload(req, limits),
+    writePayloadToFile: (limits, path) => writePayloadToFile(req, limits, path),
+  };
 }
 
 export function createSyncServer(deps: ServerDeps): Server {
@@ -70,43 +83,59 @@ export function createSyncServer(deps: ServerDeps): Server {
   };
 
   const clientAddress = deps.clientAddress ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? "");
+  /** Legacy payloads wait here until the form's host key names the user (a dot folder: never a user's). */
+  const legacySpoolDir = join(deps.config.base, ".legacy-incoming");
 
   /** /sync/hostKey. Failures are answered here (not thrown) so each is logged exactly once, in the fail2ban format. */
-  async function login(header: SyncHeader, req: IncomingMessage, res: ServerResponse, entry: RequestLog): Promise<void> {
-    const body = parseJsonObject(await readPayload(req, LOGIN_BODY_LIMITS), "hostKey");
+  async function login(envelope: RequestEnvelope, req: IncomingMessage, res: ServerResponse, entry: RequestLog): Promise<void> {
+    const header = envelope.header;
+    const body = parseJsonObject(await envelope.readPayload(LOGIN_BODY_LIMITS), "hostKey");
     const name = requireString(body, "u", "hostKey");
     const password = requireString(body, "p", "hostKey");
     entry.user = name.slice(0, 100);
     const address = clientAddress(req);
     const result = await deps.auth.login(name, password, header.clientVersion, address);
     if (result.ok) {
-      sendPayload(res, Buffer.from(JSON.stringify({ key: result.key }), "utf8"));
+      await sendReply(res, jsonReply({ key: result.key }), envelope.protocol);
       return;
     }
     let status: number;
     if (result.reason === "busy") {
       logLoginBusy(address, name);
       status = BUSY_STATUS;
+    } else if (result.reason === "refused") {
+      // Not a matter of wrong credentials (see LoginBackend): no fail2ban line; the reason says what to do.
+      status = result.status;
+      logger[status >= 500 ? "error" : "warn"]("login refused", { address: address || "unknown", user: name.slice(0, 100), status, why: result.detail });
     } else {
       logLoginFailure(address, name, result.reason);
       status = result.reason === "throttled-address" || result.reason === "throttled-user" ? THROTTLED_STATUS : 403;
     }
+    if (result.reason !== "busy" && result.detail !== undefined) entry.reason = result.detail;
     if (result.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(result.retryAfterSeconds));
     sendError(res, status);
   }
 
-  async function runUserRoute(route: RouteTable[string], user: UserState, info: RequestInfo, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The user a host key belongs to; otherwise throws its status (403, or 503 while an external login backend cannot be asked). */
+  async function authorizedUser(hostKey: string, clientVersion: string, address: string, res: ServerResponse): Promise<string> {
+    const verdict = await deps.auth.authorize(hostKey, clientVersion, address);
+    if (verdict.ok) return verdict.user;
+    if (verdict.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(verdict.retryAfterSeconds));
+    throw new HttpError(verdict.status, verdict.reason);
+  }
+
+  async function runUserRoute(route: RouteTable[string], user: UserState, info: RequestInfo, envelope: RequestEnvelope, res: ServerResponse): Promise<void> {
     if (route.body === "json") {
-      const payload = await readPayload(req, limits);
-      await user.lock.run(async () => sendReply(res, await route.handle(user, payload, info)));
+      const payload = await envelope.readPayload(limits);
+      await user.lock.run(async () => sendReply(res, await route.handle(user, payload, info), info.protocol));
       return;
     }
     user.ensureFolders();
     const tempPath = join(user.dir, `.incoming-${randomBytes(6).toString("hex")}.tmp`);
     try {
-      const received = await writePayloadToFile(req, limits, tempPath);
+      const received = await envelope.writePayloadToFile(limits, tempPath);
       const file = { path: tempPath, bytes: received.bytes, tooLarge: received.tooLarge };
-      await user.lock.run(async () => sendReply(res, await route.handle(user, file, info)));
+      await user.lock.run(async () => sendReply(res, await route.handle(user, file, info), info.protocol));
     } finally {
       rmSync(tempPath, { force: true });
     }
@@ -122,17 +151,16 @@ export function createSyncServer(deps: ServerDeps): Server {
     const version = url.searchParams.get("v");
     if (hostKey === null || version === null) throw badRequest("msync/begin: k and v query parameters are required");
     if (route.body !== "json") throw new HttpError(405, "GET not allowed");
-    const header: SyncHeader = { version: 10, hostKey, clientVersion: version.slice(0, 200), sessionKey: "" };
+    const header: SyncHeader = { version: LEGACY_PROTOCOL, hostKey, clientVersion: version.slice(0, 200), sessionKey: "" };
     entry.clientVersion = header.clientVersion;
     const address = clientAddress(req);
-    const userName = deps.auth.authenticate(hostKey, header.clientVersion, address);
-    if (userName === undefined) throw forbidden("unknown host key");
+    const userName = await authorizedUser(hostKey, header.clientVersion, address, res);
     entry.user = userName;
     deps.ops?.admit(userName);
     const user = deps.users.get(userName);
     const payload = Buffer.from(JSON.stringify({ v: version }), "utf8");
     await user.lock.run(async () => {
-      const reply = await route.handle(user, payload, { header, address });
+      const reply = await route.handle(user, payload, { header, address, protocol: LEGACY_PROTOCOL });
       if (reply.kind !== "payload") throw new Error("msync/begin must reply with a payload");
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(reply.data.length) });
       res.end(reply.data);
@@ -161,20 +189,26 @@ export function createSyncServer(deps: ServerDeps): Server {
 
     if (req.method === "GET") return legacyMediaBegin(route!, new URL(req.url ?? "/", "http://localhost"), req, res, entry);
 
+    // No anki-sync header: a protocol 8-10 client's multipart form, read whole
+    // (the host key may follow the payload) before the key is checked.
     const headerValue = req.headers["anki-sync"];
-    if (typeof headerValue !== "string") {
-      throw badRequest("request has no anki-sync header (protocol v8-v10 multipart clients are not supported yet)");
-    }
-    const header = parseSyncHeader(headerValue);
-    entry.clientVersion = header.clientVersion;
-    if (!route) return login(header, req, res, entry);
+    const envelope =
+      typeof headerValue === "string"
+        ? v11Envelope(req, parseSyncHeader(headerValue))
+        : await readLegacyEnvelope(req, { maxBodyBytes: deps.config.maxPayloadBytes, spoolDir: legacySpoolDir, mediaBegin: path === "/msync/begin" });
+    try {
+      const header = envelope.header;
+      entry.clientVersion = header.clientVersion;
+      if (!route) return await login(envelope, req, res, entry);
 
-    const address = clientAddress(req);
-    const userName = deps.auth.authenticate(header.hostKey, header.clientVersion, address);
-    if (userName === undefined) throw forbidden("unknown host key");
-    entry.user = userName;
-    deps.ops?.admit(userName);
-    await runUserRoute(route, deps.users.get(userName), { header, address }, req, res);
+      const address = clientAddress(req);
+      const userName = await authorizedUser(header.hostKey, header.clientVersion, address, res);
+      entry.user = userName;
+      deps.ops?.admit(userName);
+      await runUserRoute(route, deps.users.get(userName), { header, address, protocol: envelope.protocol }, envelope, res);
+    } finally {
+      envelope.dispose?.();
+    }
   }
 
   const server = createServer((req, res) => {

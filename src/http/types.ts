@@ -1,12 +1,34 @@
 // The typed shape of a decoded request and of a reply, shared by the router
 // and every route handler.
-import type { SyncHeader } from "./envelope.js";
+import type { BodyLimits, FileBodyResult, SyncHeader } from "./envelope.js";
 import type { UserState } from "../sync/user.js";
 
 export interface RequestInfo {
   header: SyncHeader;
   /** Remote address, for logs and the device list. */
   address: string;
+  /**
+   * The request's sync protocol version as the official server counts it:
+   * the `anki-sync` header's `v`, or 10 for every legacy multipart request
+   * (and the GET form of msync/begin). Below 11 the reply is raw (no zstd, no
+   * anki-original-size) and a full download is a schema-11 file.
+   */
+  protocol: number;
+}
+
+/** Legacy clients (protocol 8-10) get raw replies and schema-11 collections. */
+export const isLegacyProtocol = (protocol: number): boolean => protocol < 11;
+
+/** How a request's metadata and payload arrived: the v11 header + zstd body, or a legacy multipart form. */
+export interface RequestEnvelope {
+  header: SyncHeader;
+  protocol: number;
+  /** The whole decoded payload (small routes). */
+  readPayload(limits: BodyLimits): Promise<Buffer>;
+  /** Streams the decoded payload into a new file at `path`. */
+  writePayloadToFile(limits: BodyLimits, path: string): Promise<FileBodyResult>;
+  /** Removes whatever the envelope spooled; runs once the request is done. */
+  dispose?(): void;
 }
 
 export type Reply =
