@@ -80,8 +80,7 @@ function readFields(db: CollectionDb, ntid: number): StoredField[] {
 }
 
 function readTemplates(db: CollectionDb, ntid: number): StoredTemplate[] {
-  const rows = db
-    .prepare("SELECT ord, name, mtime_secs, usn, config FROM templates WHERE ntid = ? ORDER BY ord")
+  const rows = prepareCached(db, "SELECT ord, name, mtime_secs, usn, config FROM templates WHERE ntid = ? ORDER BY ord")
     .all(ntid) as Row[];
   return rows.map((r) => {
     const what = `notetype ${ntid} template ${String(r.ord)}`;
@@ -122,8 +121,7 @@ export function readAllNotetypes(db: CollectionDb): StoredNotetype[] {
 
 /** Notetypes changed since a client's last sync (usn >= minUsn), in id order. */
 export function readNotetypesSince(db: CollectionDb, minUsn: number): StoredNotetype[] {
-  const rows = db
-    .prepare("SELECT id, name, mtime_secs, usn, config FROM notetypes WHERE usn >= ? ORDER BY id")
+  const rows = prepareCached(db, "SELECT id, name, mtime_secs, usn, config FROM notetypes WHERE usn >= ? ORDER BY id")
     .all(minUsn) as Row[];
   return rows.map((r) => rowToNotetype(db, r));
 }

@@ -23,8 +23,7 @@ const INT_COLUMNS = ["cid", "usn", "ease", "ivl", "lastIvl", "factor", "time", "
 
 /** Inserts unless an entry with this id exists. Returns true if inserted. */
 export function addRevlog(db: CollectionDb, r: RevlogRow): boolean {
-  const info = db
-    .prepare(`INSERT OR IGNORE INTO revlog (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const info = prepareCached(db, `INSERT OR IGNORE INTO revlog (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     .run(r.id, r.cid, r.usn, r.ease, r.ivl, r.lastIvl, r.factor, r.time, r.type);
   return info.changes > 0;
 }
