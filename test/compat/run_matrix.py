@@ -31,9 +31,9 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -246,10 +246,23 @@ def _numeric(version: str) -> tuple:
 # ---------------------------------------------------------------------------
 
 
+_PORT_LOCK = threading.Lock()
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port no other server of this run was given: the kernel
+    may hand the same ephemeral port to two workers once it is released, and a
+    server that then fails to bind would leave its clients talking to the
+    other release's server."""
+    with _PORT_LOCK:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
 
 
 class ServerError(RuntimeError):
@@ -322,7 +335,8 @@ class Server:
                 raise ServerError(f"{self.kind} server exited with {self.proc.returncode}: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.endpoint + "health", timeout=1) as resp:
-                    if resp.status == 200:
+                    # and the answer came from this process, not one that holds the port
+                    if resp.status == 200 and self.proc.poll() is None:
                         return self
             except urllib.error.HTTPError as err:
                 if self.kind == "official":
