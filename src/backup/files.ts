@@ -1,15 +1,13 @@
 // File helpers for snapshots: copying with a checksum and fsync, hard links
 // with a copy fallback, directory fsync, removing trees, stale-owner checks.
+export { fsyncDir } from "../durable.js";
 import { createHash } from "node:crypto";
 import {
-  closeSync,
   constants,
   createReadStream,
-  fsyncSync,
   lchownSync,
   linkSync,
   lstatSync,
-  openSync,
   readFileSync,
   readdirSync,
   renameSync,
@@ -20,16 +18,6 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { open } from "node:fs/promises";
-
-/** Makes a directory's entries (creations, renames, deletions) durable. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Copies `src` to `dest` (which must not exist), fsyncs it, keeps the

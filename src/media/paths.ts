@@ -7,7 +7,7 @@
 //   <user>/.media-download-<hex>.zip a downloadFiles reply being streamed out
 // Temp files live in the user folder, so media/ must be on the same file
 // system as the user folder (renames are atomic only within one file system).
-import { closeSync, fsyncSync, openSync } from "node:fs";
+export { fsyncDir } from "../durable.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
@@ -25,12 +25,3 @@ export const pendingPath = (userDir: string) => join(userDir, PENDING_FILE);
 export const newUploadTempName = () => `.media-upload-${randomBytes(16).toString("hex")}.tmp`;
 export const newDownloadTempName = () => `.media-download-${randomBytes(16).toString("hex")}.zip`;
 
-/** Makes a directory's entries (creations, renames, deletions) durable. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -1,7 +1,8 @@
 // POST /sync/upload: the client replaces the server's collection with its own.
 // The body was already streamed to a temp file in the user's folder; here it is
 // checked and atomically swapped in. Replies are the bare texts clients expect.
-import { rmSync, renameSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { rmSync, renameSync } from "node:fs";
+import { fsyncDir } from "../durable.js";
 import { CorruptUploadError, verifyUploadedCollection } from "../collection/fullsync/verify-upload.js";
 import { type ReceivedFile, type Reply, textReply } from "../http/types.js";
 import { logger } from "../log.js";
@@ -10,15 +11,6 @@ import type { UserState } from "./user.js";
 export const UPLOAD_OK = "OK";
 export const UPLOAD_CORRUPT = "Your upload was corrupt. Please use Check Database, or restore from backup.";
 export const UPLOAD_TOO_LARGE = "collection exceeds size limit";
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export function upload(user: UserState, file: ReceivedFile): Reply {
   try {
