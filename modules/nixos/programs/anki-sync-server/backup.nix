@@ -19,6 +19,7 @@ let
   constants = import ../../../../nix/constants.nix;
   checks = import ./checks.nix { inherit lib; };
   exec = import ../../lib/exec-args.nix { inherit lib; };
+  sandbox = import ../../lib/sandbox.nix;
 
   stateDirectory = lib.removePrefix "/var/lib/" cfg.dataDir;
   # With DynamicUser= the data lives in /var/lib/private/<dir>; /var/lib/<dir> is a symlink to it.
@@ -48,7 +49,8 @@ in
       after = [ "${constants.serviceUnit}.service" ];
       unitConfig.RequiresMountsFor = [ b.target ];
 
-      serviceConfig = {
+      # the shared sandbox (../../lib/sandbox.nix) plus what this unit needs
+      serviceConfig = sandbox // {
         Type = "oneshot";
         # `+`: outside the sandbox, so the target exists before ReadWritePaths= binds it.
         ExecStartPre = "+${pkgs.coreutils}/bin/install -d -m 0700 ${exec.escape b.target}";
@@ -57,46 +59,27 @@ in
         Nice = 19;
         IOSchedulingClass = "idle";
 
-        # ---- hardening -------------------------------------------------
+        # ---- hardening (beyond the shared sandbox) ----------------------
         User = "root";
-        UMask = "0077";
-        ProtectSystem = "strict";
         ReadWritePaths = [
           "-${privateStateDir}"
           b.target
         ];
         ProtectHome = "read-only";
-        PrivateTmp = true;
-        PrivateDevices = true;
         PrivateNetwork = true;
-        NoNewPrivileges = true;
         CapabilityBoundingSet = [
           "CAP_CHOWN"
           "CAP_DAC_OVERRIDE"
           "CAP_DAC_READ_SEARCH"
           "CAP_FOWNER"
         ];
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectProc = "invisible";
         RestrictAddressFamilies = [ "AF_UNIX" ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        DevicePolicy = "closed";
-        SystemCallArchitectures = "native";
         # @system-service minus the privileged groups, but keeping @chown:
         # SQLite chowns -wal/-shm files it creates to the database's owner.
         SystemCallFilter = [
           "@system-service"
           "~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap"
         ];
-        SystemCallErrorNumber = "EPERM";
         # V8's JIT needs memory that is writable and executable.
         MemoryDenyWriteExecute = false;
       };

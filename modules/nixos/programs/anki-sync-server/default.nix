@@ -11,6 +11,7 @@ let
   constants = import ../../../../nix/constants.nix;
   checks = import ./checks.nix { inherit lib; };
   exec = import ../../lib/exec-args.nix { inherit lib; };
+  sandbox = import ../../lib/sandbox.nix;
   tailscaleWait = import ../../lib/tailscale-wait.nix { inherit lib pkgs; };
 
   stateDirectory = lib.removePrefix "/var/lib/" cfg.dataDir;
@@ -121,7 +122,8 @@ in
       // cognitoEnvironment
       // lib.mapAttrs (_: settingValue) cfg.settings;
 
-      serviceConfig = {
+      # the shared sandbox (../../lib/sandbox.nix) plus what this unit needs
+      serviceConfig = sandbox // {
         Type = "simple";
         # `+`: runs as root outside the sandbox (the DynamicUser cannot reach
         # tailscaled's socket); fails after tailscale.timeout seconds.
@@ -140,45 +142,26 @@ in
         TimeoutStopSec = "30";
         SyslogIdentifier = constants.serviceUnit;
 
-        # ---- hardening -------------------------------------------------
+        # ---- hardening (beyond the shared sandbox) ----------------------
         DynamicUser = true;
         StateDirectory = stateDirectory;
         StateDirectoryMode = "0700";
         RuntimeDirectory = constants.runtimeDir;
         RuntimeDirectoryMode = "0700";
-        UMask = "0077";
-        ProtectSystem = "strict";
         ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
         PrivateUsers = true;
-        NoNewPrivileges = true;
         CapabilityBoundingSet = "";
         AmbientCapabilities = "";
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectProc = "invisible";
         RestrictAddressFamilies = [
           "AF_INET"
           "AF_INET6"
           "AF_UNIX"
         ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
         RemoveIPC = true;
-        DevicePolicy = "closed";
-        SystemCallArchitectures = "native";
         SystemCallFilter = [
           "@system-service"
           "~@privileged"
         ];
-        SystemCallErrorNumber = "EPERM";
         # V8's JIT needs memory that is writable and executable.
         MemoryDenyWriteExecute = false;
       };
