@@ -47,7 +47,13 @@ in
       documentation = [ "man:systemd.timer(5)" ];
       # A run caught up at boot (Persistent=) starts after the server.
       after = [ "${constants.serviceUnit}.service" ];
-      unitConfig.RequiresMountsFor = [ b.target ];
+      unitConfig = {
+        RequiresMountsFor = [ b.target ];
+      }
+      # Without the disk the run fails (before ExecStartPre creates anything).
+      // lib.optionalAttrs (b.requireMount && b.mountPoint != null) {
+        AssertPathIsMountPoint = b.mountPoint;
+      };
 
       # the shared sandbox (../../lib/sandbox.nix) plus what this unit needs
       serviceConfig = sandbox // {
