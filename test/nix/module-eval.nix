@@ -168,8 +168,10 @@ let
     SystemCallArchitectures = "native";
     SystemCallFilter = [
       "@system-service"
-      "~@privileged"
+      "~@privileged @resources"
     ];
+    LimitNOFILE = 16384;
+    ProcSubset = "pid";
     MemoryDenyWriteExecute = false;
     UMask = "0077";
   };
@@ -272,7 +274,7 @@ in
   )
   (eq "backup: creates the target first, as root (+)" backupUnit.serviceConfig.ExecStartPre "+${pkgs.coreutils}/bin/install -d -m 0700 /mnt/hdd/backups/anki")
   (eq "backup: oneshot" backupUnit.serviceConfig.Type "oneshot")
-  (eq "backup: writes only the data folder and the target" backupUnit.serviceConfig.ReadWritePaths [ "-/var/lib/private/anki-sync-server" "/mnt/hdd/backups/anki" ])
+  (eq "backup: writes only the data folder and the target" backupUnit.serviceConfig.ReadWritePaths [ "-/var/lib/private/anki-sync-server" "-/mnt/hdd/backups/anki" ])
   (eq "backup: sandbox" [
     backupUnit.serviceConfig.ProtectSystem
     backupUnit.serviceConfig.PrivateNetwork

@@ -98,6 +98,10 @@ let
     "cp"
     "mkdir"
     "cat"
+    "ln"
+    "chmod"
+    "dirname"
+    "basename"
   ];
 
   buildNpmPackage =

@@ -170,8 +170,13 @@ in
         RemoveIPC = true;
         SystemCallFilter = [
           "@system-service"
-          "~@privileged"
+          "~@privileged @resources"
         ];
+        # Node raises its soft open-files limit itself, which ~@resources now
+        # refuses; give it the room here (sockets, databases, media files).
+        LimitNOFILE = 16384;
+        # Only the process's own /proc entries (Node reads nothing else there).
+        ProcSubset = "pid";
         # V8's JIT needs memory that is writable and executable.
         MemoryDenyWriteExecute = false;
       };
