@@ -25,6 +25,7 @@
   stdenv,
   stdenvNoCC,
   nodejs,
+  cacert,
   runCommand,
 }:
 {
@@ -61,6 +62,8 @@ let
       packageName = name;
       packageVersion = entry.version;
       npmRegistry = if registry == null then "" else registry;
+      # whichever CA store this nodejs was built to use, the usual bundle is there too
+      NODE_EXTRA_CA_CERTS = "${cacert}/etc/ssl/certs/ca-bundle.crt";
       buildCommand = ''
         bash ${./fetch-npm-tarball.sh} "$packageName" "$packageVersion" "$out"
       '';

@@ -94,6 +94,37 @@ PY
 )
 pass "fetch: $count tarballs ($((bytes / 1000000)) MB) in the store, each checked by Nix against the lock's integrity ($(since "$start"))"
 
+# The mirror option: a registry on loopback serving the fetched tarballs at npm's paths;
+# one tarball fetched again through it (--check re-runs its fixed-output build).
+mirror="$WORK/mirror"
+mkdir -p "$mirror"
+python3 - "$deps/package-lock.json" "$mirror" <<'PY'
+import json, os, sys
+lock, root = sys.argv[1:3]
+for path, entry in json.load(open(lock))["packages"].items():
+    if entry.get("resolved", "").startswith("file:"):
+        name = path.rsplit("node_modules/", 1)[1]
+        os.makedirs(f"{root}/{name}/-", exist_ok=True)
+        link = f"{root}/{name}/-/{name.rsplit('/', 1)[-1]}-{entry['version']}.tgz"
+        if not os.path.exists(link):
+            os.symlink(entry["resolved"][5:], link)
+PY
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$port" --bind 127.0.0.1 --directory "$mirror" >"$WORK/mirror.log" 2>&1 &
+mirror_pid=$!
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+mirrored="(pkgs.callPackage $ROOT/nix/package.nix { npmRegistry = \"http://127.0.0.1:$port/\"; }).npmDeps.tarballs.\"node_modules/better-sqlite3\""
+mirror_expr="let lib = import $lib_dir; pkgs = import $HERE/stub-pkgs.nix { inherit lib; }; in $mirrored"
+if out=$(nix-build "${NIX_FLAGS[@]}" --check --no-out-link -E "$mirror_expr" 2>"$WORK/mirror-build.log" | tail -1) &&
+  [ "$out" = "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["packages"]["node_modules/better-sqlite3"]["resolved"][5:])' "$deps/package-lock.json")" ] &&
+  grep -q 'GET /better-sqlite3/-/better-sqlite3-.*\.tgz HTTP/1.1" 200' "$WORK/mirror.log"; then
+  pass "mirror: with npmRegistry = a mirror (here on loopback) the tarball is fetched from it, same store path ($(grep -o 'GET [^ ]*' "$WORK/mirror.log" | head -1))"
+else
+  fail "mirror: $(grep -v '^building\|nixbld' "$WORK/mirror-build.log" | tail -5) $(tail -3 "$WORK/mirror.log")"
+fi
+kill "$mirror_pid" 2>/dev/null
+wait "$mirror_pid" 2>/dev/null
+
 # The package's own settings and its source as the Nix build sees it (the filtered tree).
 if ! nix-instantiate --eval --strict --json --read-write-mode -E "
     let p = $pkg_expr; a = p.stubArgs; in {

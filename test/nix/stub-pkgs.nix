@@ -192,6 +192,16 @@ let
       name: env: buildCommand:
       mkDerivation (env // { inherit name buildCommand; });
 
+    # this machine's CA bundle, where nixpkgs' cacert has it
+    cacert = derivation {
+      name = "cacert";
+      inherit system;
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        "/bin/mkdir -p $out/etc/ssl/certs && /bin/ln -s /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt"
+      ];
+    };
     bash = fake "bash" { };
     coreutils = fake "coreutils" { };
     iproute2 = fake "iproute2" { };
