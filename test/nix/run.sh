@@ -75,6 +75,7 @@ lib_problem=""
 if [ -f "$lib_source/lib/default.nix" ]; then lib_dir="$lib_source/lib"
 elif [ -f "$lib_source/default.nix" ] && [ -f "$lib_source/modules.nix" ]; then lib_dir="$lib_source"
 elif [ -e "$lib_source" ]; then lib_problem="$lib_source ($lib_origin) holds neither lib/default.nix nor a lib folder"
+elif [ -n "${NIXPKGS_LIB:-}" ]; then lib_problem="no nixpkgs lib: NIXPKGS_LIB=$NIXPKGS_LIB does not exist"
 else lib_problem="no nixpkgs lib: NIXPKGS_LIB is unset and $LIB_CACHE does not exist"
 fi
 [ -n "$lib_dir" ] && echo "# nixpkgs lib: $lib_dir (from $lib_origin)"
@@ -464,7 +465,7 @@ if want real && need_lib real; then
     else skip "real: NOT RUN: no Anki client in .venv (bash scripts/setup-venv.sh)"; not_evaluated+=("real (no .venv)"); fi
   else
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    config="{\"port\": $port, \"users\": {\"alice\": {\"passwordFile\": \"/run/agenix/alice\"}, \"bob\": {\"passwordFile\": \"/run/agenix/bob\"}}, \"backup\": {\"enable\": true, \"target\": \"/mnt/hdd/anki\"}}"
+    config="{\"port\": $port, \"users\": {\"alice\": {\"passwordFile\": \"/run/agenix/alice\"}, \"bob\": {\"passwordFile\": \"/run/agenix/bob\"}}, \"backup\": {\"enable\": true, \"target\": \"/mnt/hdd/anki\", \"mountPoint\": \"/mnt/hdd\"}}"
     if ! nix-instantiate --eval --strict --json "$HERE/units.nix" --argstr nixpkgsLib "$lib_dir" --argstr configJSON "$config" \
       >"$TMP/units.json" 2>"$TMP/units.err"; then
       fail "real: evaluating the units: $(tail -5 "$TMP/units.err")"
