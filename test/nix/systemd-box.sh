@@ -109,7 +109,8 @@ units=$(nix-build "${NIX_FLAGS[@]}" --no-out-link "$HERE/box-units.nix" --argstr
   --argstr configJSON "$config" --argstr node /usr/local/bin/node --argstr app /opt/anki-sync-server \
   2>"$WORK/units.log" | tail -1)
 [ -f "$units/anki-sync-server.service" ] || give_up "units: $(grep -v nixbld "$WORK/units.log" | tail -10)"
-pass "units rendered from the module and their store paths built ($(secs "$t")s): $(cd "$units" && find . -type f -o -type l | sed 's#^\./##' | sort | tr '\n' ' ')"
+units_secs=$(secs "$t")
+pass "units rendered from the module and their store paths built (${units_secs}s): $(cd "$units" && find . -type f -o -type l | sed 's#^\./##' | sort | tr '\n' ' ')"
 
 # ---- 2. rootfs and boot --------------------------------------------------------------
 [ "${SYSTEMD_BOX_FRESH:-}" = 1 ] && rm -rf "$RFS"
@@ -254,8 +255,9 @@ if ! grep -qF -e "$ALICE_PW" -e "$BOB_PW" <<<"$unit_text$environ$cmdline$(prop a
 else
   fail "credentials: a password leaked, or no credentials directory ($creds)"
 fi
-check "credentials: the dynamic user cannot read the secret files themselves" \
-  bash -c "! nsenter -t $LEADER -m -p -r -w -- setpriv --reuid=$uid --regid=$uid --clear-groups cat /etc/anki-sync-secrets/alice"
+check "credentials: root can read the secret file, the dynamic user cannot" \
+  bash -c "[ \"\$(nsenter -t $LEADER -m -p -r -w -- setpriv --reuid=0 --regid=0 --clear-groups cat /etc/anki-sync-secrets/alice)\" = '$ALICE_PW' ] &&
+    ! nsenter -t $LEADER -m -p -r -w -- setpriv --reuid=$uid --regid=$uid --clear-groups cat /etc/anki-sync-secrets/alice"
 
 # -- journal: failed logins are warnings, no password or host key in any log line
 warnings=$(journal -u anki-sync-server.service -p warning)
@@ -359,6 +361,6 @@ else
   fail "backup without its disk: AssertResult=$(prop anki-sync-backup.service AssertResult), target exists: $(IN test -e "$TARGET" && echo yes || echo no)"
 fi
 
-echo "# timings: units ${boot_secs:+rendered+built above}; boot to running ${boot_secs}s (with the Tailscale wait); listening ${listen_secs}s after the address; backup ${backup_secs:-?}s; stop ${stop_secs}s; start ${start_secs}s; total $(secs "$T0")s"
+echo "# timings: units ${units_secs}s; boot to running ${boot_secs}s (with the Tailscale wait); listening ${listen_secs}s after the address; backup ${backup_secs:-?}s; stop ${stop_secs}s; start ${start_secs}s; total $(secs "$T0")s"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
