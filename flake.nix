@@ -17,18 +17,15 @@
     in
     {
       # pkgs.anki-sync-server-ts (pkgs.anki-sync-server is the official server; left alone).
+      # Behind an npm mirror: `.override { npmRegistry = "https://…/"; }` (docs/nixos.md).
       overlays.default = final: _prev: {
-        ${constants.packageAttr} = final.callPackage ./nix/package.nix {
-          npmRegistry = final.config.ankiSyncNpmRegistry or null;
-        };
+        ${constants.packageAttr} = final.callPackage ./nix/package.nix { };
       };
 
       packages = forAllSystems (
         _system: pkgs:
         let
-          package = pkgs.callPackage ./nix/package.nix {
-            npmRegistry = pkgs.config.ankiSyncNpmRegistry or null;
-          };
+          package = pkgs.callPackage ./nix/package.nix { };
         in
         {
           ${constants.packageAttr} = package;

@@ -1,24 +1,27 @@
 # The anki-sync-server-ts package: `pkgs.callPackage ./nix/package.nix { }`.
 #
-# Dependencies come from package-lock.json through importNpmLock (each tarball
-# fetched by its integrity hash; no npmDepsHash to keep in step). The native
-# addons are compiled from source inside the sandbox, against this nodejs:
+# Builds with stock nixpkgs and nothing else to configure. Dependencies come
+# from package-lock.json through ./npm-deps.nix: one fixed-output download per
+# tarball, checked against the lock's integrity hash, from npm's own default
+# registry (or `npmRegistry`), and only the tarballs this platform installs.
+# No npmDepsHash to keep in step. The native addons are compiled from source
+# inside the sandbox, against this nodejs:
 #   better-sqlite3 and zstd-napi (prebuild-install is told not to download),
 #   argon2 (node-gyp-build rebuilds instead of using its bundled prebuilds),
 # and `npm run build` compiles our unicase SQLite extension (build/unicase.so).
 # The install check loads all four on the build machine.
+# test/nix/offline-build.sh replays these steps without network.
 {
   lib,
+  callPackage,
   buildNpmPackage,
   importNpmLock,
   nodejs,
   python3,
-  # Base URL of the npm registry the lock's packages come from (the public
-  # registry's address, or a mirror), ending in "/". Our lock file records no
-  # download URLs (npm's omit-lockfile-registry-resolved), so the tarball URL
-  # of each package is built from this. Set it with
-  # `packages.default.override { npmRegistry = "https://…/"; }` or the
-  # overlay; see docs/nixos.md.
+  # Base URL of an npm registry mirror to download the dependencies from, e.g.
+  # "https://npm.example.internal/"; null (the default) uses npm's own default
+  # registry. The result is the same either way (same hashes, same store
+  # paths). Set it with `.override { npmRegistry = "…"; }` (see docs/nixos.md).
   npmRegistry ? null,
 }:
 let
@@ -50,31 +53,10 @@ let
       builtins.elem rel sourceFiles || builtins.elem (builtins.head (lib.splitString "/" rel)) sourceDirs;
   };
 
-  # importNpmLock fetches each package from its lock entry's `resolved` URL,
-  # checked against its `integrity`. npm leaves `resolved` out for registry
-  # packages when `omit-lockfile-registry-resolved` is set (as on our dev
-  # machines); put back the registry's tarball URL, which is what npm uses then.
-  registry =
-    if npmRegistry == null then
-      throw "anki-sync-server-ts: set npmRegistry to your npm registry's base URL (see docs/nixos.md, 'Building the package')"
-    else
-      lib.removeSuffix "/" npmRegistry;
-  lock = lib.importJSON ../package-lock.json;
-  tarballUrl =
-    path: entry:
-    let
-      name = entry.name or (lib.last (lib.splitString "node_modules/" path));
-      base = lib.last (lib.splitString "/" name);
-    in
-    "${registry}/${name}/-/${base}-${entry.version}.tgz";
-  packageLock = lock // {
-    packages = lib.mapAttrs (
-      path: entry:
-      if path == "" || entry ? resolved || (entry.link or false) || !(entry ? integrity) then
-        entry
-      else
-        entry // { resolved = tarballUrl path entry; }
-    ) lock.packages;
+  npmDeps = callPackage ./npm-deps.nix { inherit nodejs; } {
+    package = packageJson;
+    packageLock = lib.importJSON ../package-lock.json;
+    registry = npmRegistry;
   };
 
   # Native addons: rebuilt by `npm rebuild` (dev tools with install scripts,
@@ -90,14 +72,14 @@ buildNpmPackage {
   inherit (packageJson) version;
   inherit src nodejs;
 
-  npmDeps = importNpmLock {
-    npmRoot = src;
-    inherit packageLock;
-  };
+  inherit npmDeps;
+  # It installs from npmDeps' package.json and lock (tarballs in the store), offline.
   npmConfigHook = importNpmLock.npmConfigHook;
-  npmRebuildFlags = nativeAddons;
+  # Strings, not lists: the hooks expand `$npmRebuildFlags` unquoted, which with
+  # __structuredAttrs would give only a list's first element (a bash array).
+  npmRebuildFlags = lib.concatStringsSep " " nativeAddons;
   # `npm pack --dry-run` (which lists the files to install) would run `prepare`, i.e. the whole build again.
-  npmPackFlags = [ "--ignore-scripts" ];
+  npmPackFlags = "--ignore-scripts";
 
   nativeBuildInputs = [ python3 ];
 
@@ -135,6 +117,10 @@ buildNpmPackage {
     NODE_PATH="$pkgOut/node_modules" ${lib.getExe nodejs} ${./native-check.cjs} "$pkgOut/build/unicase.so"
     runHook postInstallCheck
   '';
+
+  passthru = {
+    inherit npmDeps nativeAddons;
+  };
 
   meta = {
     description = packageJson.description;

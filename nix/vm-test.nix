@@ -140,6 +140,13 @@ pkgs.testers.runNixOSTest {
     {
       imports = [ module ];
       virtualisation.memorySize = 2048;
+      # a second disk for the snapshots, as on a host with an SSD and an HDD
+      virtualisation.emptyDiskImages = [ 256 ];
+      virtualisation.fileSystems."/mnt/hdd" = {
+        device = "/dev/vdb";
+        fsType = "ext4";
+        autoFormat = true;
+      };
       environment.systemPackages = [
         fakeTailscale
         pkgs.sqlite
@@ -171,8 +178,10 @@ pkgs.testers.runNixOSTest {
         tailscale.timeout = 300;
         backup = {
           enable = true;
-          # On a real host: a folder on the HDD (RequiresMountsFor= waits for its mount).
+          # A folder on the second disk: RequiresMountsFor= waits for its mount,
+          # AssertPathIsMountPoint= fails the run while it is not mounted.
           target = backupTarget;
+          mountPoint = "/mnt/hdd";
         };
       };
     };

@@ -21,6 +21,7 @@ let
     (lib.evalModules {
       modules = [
         ./stub-options.nix
+        ./stub-agenix.nix
         ../../modules/nixos
         { _module.args.pkgs = pkgs; }
         settings
@@ -35,7 +36,9 @@ let
   # Whether evaluating `value` deeply throws (option type errors are throws).
   throws = value: !(builtins.tryEval (builtins.deepSeq value true)).success;
 
-  bin = "${pkgs.anki-sync-server-ts}/bin/anki-sync-server";
+  # The default package: this repository built by nix/package.nix (nothing preset by the stubs).
+  defaultPackage = defaults.homeserver.ankiSync.package;
+  bin = "${defaultPackage}/bin/anki-sync-server";
   secret = "/run/agenix/anki-sync-password";
 
   base = {
@@ -71,12 +74,18 @@ let
 
   firewall = eval (with' { openFirewall = true; });
 
-  withBackup = eval (with' {
+  hdd = {
+    fileSystems."/mnt/hdd" = {
+      device = "/dev/disk/by-label/hdd";
+      fsType = "ext4";
+    };
+  };
+  withBackup = eval (lib.recursiveUpdate (with' {
     backup = {
       enable = true;
       target = "/mnt/hdd/backups/anki";
     };
-  });
+  }) hdd);
   backupUnit = withBackup.systemd.services.anki-sync-backup;
   backupTimer = withBackup.systemd.timers.anki-sync-backup;
 
@@ -159,8 +168,10 @@ let
     SystemCallArchitectures = "native";
     SystemCallFilter = [
       "@system-service"
-      "~@privileged"
+      "~@privileged @resources"
     ];
+    LimitNOFILE = 16384;
+    ProcSubset = "pid";
     MemoryDenyWriteExecute = false;
     UMask = "0077";
   };
@@ -207,7 +218,7 @@ in
     builtins.toJSON (lib.filterAttrs (k: v: (sc.${k} or null) != v) hardening)
   ))
   (eq "defaults: restarts on failure" [ sc.Restart sc.RestartSec ] [ "on-failure" "5s" ])
-  (eq "defaults: ordered after the network and tailscaled" unit.after [ "network-online.target" "tailscaled.service" ])
+  (eq "defaults: ordered after the network, tailscaled and its autoconnect unit" unit.after [ "network-online.target" "tailscaled.service" "tailscaled-autoconnect.service" ])
   (eq "defaults: wants network-online" unit.wants [ "network-online.target" ])
   (eq "defaults: started at boot" unit.wantedBy [ "multi-user.target" ])
   (eq "defaults: environment" unit.environment { NODE_ENV = "production"; })
@@ -220,7 +231,12 @@ in
     (defaults.systemd.timers ? anki-sync-backup)
   ] [ false false ])
   (eq "defaults: no static user (DynamicUser)" [ defaults.users.users defaults.users.groups ] [ { } { } ])
-  (eq "defaults: the CLI is installed for operators" defaults.environment.systemPackages [ pkgs.anki-sync-server-ts ])
+  (eq "defaults: the CLI is installed for operators" defaults.environment.systemPackages [ defaultPackage ])
+  (check "defaults: the package is this repository built by nix/package.nix with importNpmLock's hook" (
+    defaultPackage.name == "anki-sync-server-ts-0.1.0"
+    && defaultPackage.stubArgs.npmConfigHook == pkgs.importNpmLock.npmConfigHook
+    && defaultPackage ? npmDeps
+  ) defaultPackage.name)
   (check "defaults: warns that services.tailscale is off" (lib.any (w: has "services.tailscale.enable" w) defaults.warnings) (builtins.toJSON defaults.warnings))
   (eq "services.tailscale on: no warning" tailscaleUp.warnings [ "homeserver.ankiSync: no users are declared and auth.cognito is off; only users added to the data folder with `anki-sync-server user add` can log in." ])
 
@@ -258,14 +274,29 @@ in
   )
   (eq "backup: creates the target first, as root (+)" backupUnit.serviceConfig.ExecStartPre "+${pkgs.coreutils}/bin/install -d -m 0700 /mnt/hdd/backups/anki")
   (eq "backup: oneshot" backupUnit.serviceConfig.Type "oneshot")
-  (eq "backup: writes only the data folder and the target" backupUnit.serviceConfig.ReadWritePaths [ "-/var/lib/private/anki-sync-server" "/mnt/hdd/backups/anki" ])
+  (eq "backup: writes only the data folder and the target" backupUnit.serviceConfig.ReadWritePaths [ "-/var/lib/private/anki-sync-server" "-/mnt/hdd/backups/anki" ])
   (eq "backup: sandbox" [
     backupUnit.serviceConfig.ProtectSystem
     backupUnit.serviceConfig.PrivateNetwork
     backupUnit.serviceConfig.NoNewPrivileges
     backupUnit.serviceConfig.RestrictAddressFamilies
   ] [ "strict" true true [ "AF_UNIX" ] ])
-  (eq "backup: waits for the target's mount" backupUnit.unitConfig.RequiresMountsFor [ "/mnt/hdd/backups/anki" ])
+  (eq "backup: waits for the target's mount and fails without it" backupUnit.unitConfig {
+    RequiresMountsFor = [ "/mnt/hdd/backups/anki" ];
+    AssertPathIsMountPoint = "/mnt/hdd";
+  })
+  (eq "backup: the mount point is the longest fileSystems entry holding the target" (
+    (eval (lib.recursiveUpdate (with' { backup = { enable = true; target = "/mnt/hdd/b"; }; }) (lib.recursiveUpdate hdd {
+      fileSystems."/mnt" = { device = "x"; fsType = "ext4"; };
+      fileSystems."/mnt/hd" = { device = "y"; fsType = "ext4"; };
+    }))).homeserver.ankiSync.backup.mountPoint
+  ) "/mnt/hdd")
+  (check "backup: requireMount = false relaxes it (no assertion, no AssertPathIsMountPoint)" (
+    let
+      c = eval (with' { backup = { enable = true; target = "/srv/b"; requireMount = false; }; });
+    in
+    failedAssertions c == [ ] && !(c.systemd.services.anki-sync-backup.unitConfig ? AssertPathIsMountPoint)
+  ) "")
   (eq "backup: timer nightly and persistent" backupTimer.timerConfig {
     OnCalendar = "*-*-* 03:30:00";
     Persistent = true;
@@ -352,6 +383,32 @@ in
       target = "/var/lib";
     };
   } "must not contain one another")
+  (fires "backup target on no known mount" {
+    backup = {
+      enable = true;
+      target = "/srv/backups";
+    };
+  } "backup.mountPoint is unknown")
+  (fires "backup mountPoint not holding the target" {
+    backup = {
+      enable = true;
+      target = "/srv/backups";
+      mountPoint = "/mnt/hdd";
+    };
+  } "must hold backup.target")
+  (fires "userspace-networking without an address" { tailscale.interface = "userspace-networking"; } "userspace-networking")
+  (check "userspace-networking with address 127.0.0.1: waits for Tailscale without --require-local, no firewall rule" (
+    let
+      c = eval (with' {
+        address = "127.0.0.1";
+        openFirewall = true;
+        tailscale.interface = "userspace-networking";
+      });
+      s = c.systemd.services.anki-sync-server.serviceConfig;
+    in
+    failedAssertions c == [ ] && lib.hasPrefix "+" s.ExecStartPre && !(has "--require-local" s.ExecStartPre)
+    && c.networking.firewall.interfaces == { }
+  ) "")
   (fires "backup keeps nothing" {
     backup = {
       enable = true;
@@ -369,6 +426,64 @@ in
   (check "type: negative retention is refused" (throws (eval (with' { backup.keepDaily = -1; })).homeserver.ankiSync.backup.keepDaily) "")
   (check "type: unknown option is refused" (throws (eval (with' { adress = "1.2.3.4"; })).homeserver.ankiSync) "")
   (check "type: cognito userFolder is an enum" (throws (eval (with' { auth.cognito.userFolder = "email"; })).homeserver.ankiSync.auth.cognito.userFolder) "")
+
+  # ---- the package (nix/package.nix, nix/npm-deps.nix) -------------------------
+  (
+    let
+      lock = lib.importJSON ../../package-lock.json;
+      deps = lib.filterAttrs (path: _: path != "") lock.packages;
+    in
+    check "package: package-lock.json records no download URL (no registry host)" (
+      lib.all (e: !(e ? resolved)) (lib.attrValues deps)
+    ) (toString (lib.attrNames (lib.filterAttrs (_: e: e ? resolved) deps)))
+  )
+  (
+    let
+      npmDeps = defaultPackage.npmDeps;
+      lock = lib.importJSON ../../package-lock.json;
+      all = lib.attrNames (lib.filterAttrs (path: _: path != "") lock.packages);
+      fetched = lib.attrNames npmDeps.tarballs;
+    in
+    check "package: every lock entry is either fetched by its integrity or skipped for this platform" (
+      lib.sort lib.lessThan (fetched ++ npmDeps.skipped) == lib.sort lib.lessThan all
+      && lib.all (p: npmDeps.tarballs.${p}.outputHash == lock.packages.${p}.integrity) fetched
+      && lib.all (p: npmDeps.tarballs.${p}.outputHashMode == "flat") fetched
+    ) "${toString (lib.length fetched)} fetched, ${toString (lib.length npmDeps.skipped)} skipped of ${toString (lib.length all)}"
+  )
+  (
+    let
+      onX86 = lib.attrNames defaultPackage.npmDeps.tarballs;
+      arm = (import ./stub-pkgs.nix { inherit lib; system = "aarch64-linux"; }).callPackage ../../nix/package.nix { };
+      onArm = lib.attrNames arm.npmDeps.tarballs;
+      hasAll = list: names: lib.all (n: builtins.elem "node_modules/${n}" list) names;
+      hasNone = list: names: !(lib.any (n: builtins.elem "node_modules/${n}" list) names);
+    in
+    check "package: only the target platform's binaries are fetched (x86_64-linux: ${toString (lib.length onX86)} tarballs, aarch64-linux: ${toString (lib.length onArm)})" (
+      hasAll onX86 [ "@esbuild/linux-x64" "@bufbuild/buf-linux-x64" "@napi-rs/lzma-linux-x64-gnu" ]
+      && hasNone onX86 [ "@esbuild/darwin-arm64" "@esbuild/linux-arm64" "@bufbuild/buf-darwin-arm64" "@rollup/rollup-win32-x64-msvc" "@rollup/rollup-linux-x64-musl" ]
+      && hasAll onArm [ "@esbuild/linux-arm64" "@bufbuild/buf-linux-aarch64" ]
+      && hasNone onArm [ "@esbuild/linux-x64" "@bufbuild/buf-linux-x64" "@napi-rs/lzma-linux-x64-gnu" ]
+      && hasAll onX86 [ "better-sqlite3" "argon2" "zstd-napi" "typescript" ]
+    ) (builtins.toJSON (lib.filter (n: lib.hasInfix "esbuild/" n || lib.hasInfix "buf-" n) onX86))
+  )
+  (
+    let
+      mirrored = pkgs.callPackage ../../nix/package.nix { npmRegistry = "https://npm.mirror.invalid/"; };
+      t = defaultPackage.npmDeps.tarballs."node_modules/better-sqlite3";
+      m = mirrored.npmDeps.tarballs."node_modules/better-sqlite3";
+      viaOption = (eval (with' { npmRegistry = "https://npm.mirror.invalid/"; })).homeserver.ankiSync.package;
+    in
+    check "package: npmRegistry (and the module's npmRegistry option) switch the download to a mirror, same store paths" (
+      t.npmRegistry == "" && m.npmRegistry == "https://npm.mirror.invalid/"
+      && t.drvPath != m.drvPath && t.outPath == m.outPath
+      && viaOption.npmDeps.tarballs."node_modules/better-sqlite3".npmRegistry == "https://npm.mirror.invalid/"
+    ) "${t.npmRegistry} / ${m.npmRegistry}"
+  )
+  (check "type: npmRegistry must be an http(s) URL" (throws (eval (with' { npmRegistry = "npm.example"; })).homeserver.ankiSync.npmRegistry) "")
+  (eq "package: npmRebuildFlags and npmPackFlags are strings (they survive __structuredAttrs)" [
+    defaultPackage.stubArgs.npmRebuildFlags
+    defaultPackage.stubArgs.npmPackFlags
+  ] [ "better-sqlite3 zstd-napi argon2" "--ignore-scripts" ])
 
   # ---- helpers ------------------------------------------------------------------
   (eq "checks.isIP" (map checks.isIP [ "100.64.0.1" "0.0.0.0" "::" "fd7a:115c:a1e0::1" "1.2.3" "256.1.1.1" "example.org" ]) [ true true true true false false false ])

@@ -1,7 +1,8 @@
-# Option declarations standing in for the parts of NixOS (and agenix) that our
+# Option declarations standing in for the parts of NixOS that our
 # module writes to or reads, typed like the real ones so that a wrongly typed
 # value fails here as it would on NixOS. Not freeform: a typo in an option
 # name is an error. Used by module-eval.nix and by the stub nixpkgs flake.
+# agenix's `age.secrets` is in ./stub-agenix.nix.
 { lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -89,30 +90,6 @@ let
     };
   };
 
-  ageSecret =
-    { name, ... }:
-    {
-      options = {
-        file = mkOption { type = types.path; };
-        path = mkOption {
-          type = types.str;
-          default = "/run/agenix/${name}";
-        };
-        mode = mkOption {
-          type = types.str;
-          default = "0400";
-        };
-        owner = mkOption {
-          type = types.str;
-          default = "0";
-        };
-        group = mkOption {
-          type = types.str;
-          default = "0";
-        };
-      };
-    };
-
   anything = mkOption {
     type = types.attrsOf types.anything;
     default = { };
@@ -169,16 +146,16 @@ in
       };
     };
 
-    age.secrets = mkOption {
-      type = types.attrsOf (types.submodule ageSecret);
-      default = { };
-    };
-
     # Only for hosts and test nodes that set them (example host, VM test).
     virtualisation.memorySize = mkOption {
       type = types.int;
       default = 1024;
     };
+    virtualisation.emptyDiskImages = mkOption {
+      type = types.listOf types.int;
+      default = [ ];
+    };
+    virtualisation.fileSystems = anything;
     boot = anything;
     fileSystems = anything;
     system.stateVersion = mkOption {

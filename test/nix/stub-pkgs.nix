@@ -4,13 +4,15 @@
 # drvPath and `nix flake check --no-build` behave as with real packages.
 # The builders check the arguments they are given the way the real ones would
 # need them, which is what these checks can verify offline:
-#   buildNpmPackage: npmDeps from importNpmLock, its config hook, a source
-#     tree holding package.json, package-lock.json and the native code and no
-#     node_modules or dist;
-#   importNpmLock: every package in package-lock.json is a fixed-output fetch
-#     (https URL + integrity), i.e. nothing is downloaded during the build;
+#   buildNpmPackage: npmDeps from nix/npm-deps.nix, importNpmLock's config
+#     hook, a source tree holding package.json, package-lock.json and the
+#     native code and no node_modules or dist;
 #   testers.runNixOSTest: the nodes evaluate (with ./stub-options.nix) with no
 #     failed assertion, and the test script mentions what the issue asks for.
+# Not stubbed: nixpkgs' lib (the real one, from NIXPKGS_LIB) and our own
+# nix/npm-deps.nix, whose fetch derivations `stdenvNoCC.mkDerivation` and
+# `runCommand` here make buildable with the host's node and npm (test only).
+# Nothing here presets our package or a registry: the default path is evaluated.
 {
   lib,
   system ? "x86_64-linux",
@@ -38,43 +40,83 @@ let
 
   fail = msg: throw "stub-pkgs: ${msg}";
 
+  # What the package uses of importNpmLock: its config hook, which installs from
+  # npmDeps/package.json and npmDeps/package-lock.json.
   importNpmLock = {
-    __functor =
-      _:
-      {
-        npmRoot,
-        # defaults as in nixpkgs' importNpmLock
-        package ? lib.importJSON (npmRoot + "/package.json"),
-        packageLock ? lib.importJSON (npmRoot + "/package-lock.json"),
-        ...
-      }:
-      let
-        lock = packageLock;
-        pkgJson = package;
-        deps = lib.filterAttrs (path: _: path != "") lock.packages;
-        notFixed = lib.filterAttrs (
-          _: m:
-          !(m.link or false)
-          && !(lib.hasPrefix "https://" (m.resolved or "") && lib.hasPrefix "sha512-" (m.integrity or ""))
-        ) deps;
-      in
-      if (lock.lockfileVersion or 0) < 2 then
-        fail "package-lock.json must be lockfileVersion 2 or 3 for importNpmLock"
-      else if notFixed != { } then
-        fail "importNpmLock: ${toString (lib.length (lib.attrNames notFixed))} package-lock.json entries lack an https URL and sha512 integrity (they would need the network), e.g. ${toString (lib.take 3 (lib.attrNames notFixed))}"
-      else
-        fake "${pkgJson.name}-${pkgJson.version}-sources" {
-          packageCount = lib.length (lib.attrNames deps);
-          urls = lib.mapAttrs (_: m: m.resolved or null) deps;
-        };
     npmConfigHook = fake "npm-config-hook" { };
   };
+
+  # Derivations that really build (with `nix-build --option sandbox false`):
+  # `buildCommand` runs under the host's bash with nativeBuildInputs' bin/ on PATH.
+  mkDerivation =
+    args:
+    let
+      drvArgs = removeAttrs args [
+        "nativeBuildInputs"
+        "buildCommand"
+        "passthru"
+        "meta"
+      ];
+    in
+    derivation (
+      drvArgs
+      // {
+        inherit system;
+        builder = "/bin/bash";
+        args = [
+          "-euc"
+          ''
+            export PATH=${lib.makeBinPath ((args.nativeBuildInputs or [ ]) ++ [ hostTools ])}
+            export TMPDIR="$NIX_BUILD_TOP"
+            cd "$NIX_BUILD_TOP"
+            eval "$buildCommand"
+          ''
+        ];
+        buildCommand = args.buildCommand;
+      }
+    )
+    // (args.passthru or { })
+    // {
+      meta = args.meta or { };
+    };
+
+  # The host's coreutils, bash and node/npm, for the derivations above (test only).
+  hostBin =
+    name: tools:
+    derivation {
+      inherit name system;
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        "/bin/mkdir -p $out/bin && for t in ${toString tools}; do /bin/ln -s \"$(PATH=/usr/local/bin:/usr/bin:/bin command -v $t)\" $out/bin/$t; done"
+      ];
+    };
+  hostTools = hostBin "host-tools" [
+    "bash"
+    "mktemp"
+    "ls"
+    "cp"
+    "mkdir"
+    "cat"
+    "ln"
+    "chmod"
+    "dirname"
+    "basename"
+  ];
 
   buildNpmPackage =
     args:
     let
-      src = "${args.src}";
-      has = p: builtins.pathExists "${src}/${p}";
+      # What the source filter lets through (read from the original tree, so
+      # that plain --eval, which copies nothing to the store, can check it).
+      origin = toString (args.src.origSrc or args.src);
+      keeps = args.src.filter or (_: _: true);
+      has =
+        p:
+        let
+          path = "${origin}/${p}";
+        in
+        builtins.pathExists path && keeps path (builtins.readFileType or (_: "regular") path);
       required = [
         "package.json"
         "package-lock.json"
@@ -91,8 +133,8 @@ let
         "test"
       ];
     in
-    if !(args ? npmDeps) || !(args.npmDeps ? packageCount) then
-      fail "buildNpmPackage: npmDeps must come from importNpmLock"
+    if !(args ? npmDeps) || !(args.npmDeps ? tarballs) then
+      fail "buildNpmPackage: npmDeps must come from nix/npm-deps.nix"
     else if (args.npmConfigHook or null) != importNpmLock.npmConfigHook then
       fail "buildNpmPackage: npmConfigHook must be importNpmLock.npmConfigHook"
     else if lib.any (p: !has p) required then
@@ -103,9 +145,9 @@ let
       fake "${args.pname}-${args.version}" {
         inherit (args) pname version;
         meta = args.meta or { };
-        passthru = args.passthru or { };
         stubArgs = args;
-      };
+      }
+      // (args.passthru or { });
 
   runNixOSTest =
     test:
@@ -141,12 +183,25 @@ let
 
   self = {
     inherit lib system;
-    stdenv.hostPlatform = {
-      inherit system;
-      isLinux = true;
-      isDarwin = false;
+    stdenv = {
+      hostPlatform = lib.systems.elaborate system;
+      inherit mkDerivation;
     };
+    stdenvNoCC = self.stdenv;
+    runCommand =
+      name: env: buildCommand:
+      mkDerivation (env // { inherit name buildCommand; });
 
+    # this machine's CA bundle, where nixpkgs' cacert has it
+    cacert = derivation {
+      name = "cacert";
+      inherit system;
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        "/bin/mkdir -p $out/etc/ssl/certs && /bin/ln -s /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt"
+      ];
+    };
     bash = fake "bash" { };
     coreutils = fake "coreutils" { };
     iproute2 = fake "iproute2" { };
@@ -155,12 +210,15 @@ let
     age = fake "age" { };
     tailscale = fake "tailscale" { meta.mainProgram = "tailscale"; };
     python3 = fake "python3" { sitePackages = "lib/python3.12/site-packages"; };
-    nodejs = fake "nodejs" {
+    # the host's node and npm (the fetch derivations of nix/npm-deps.nix really run)
+    nodejs = hostBin "nodejs" [
+      "node"
+      "npm"
+    ] // {
       meta.mainProgram = "node";
       python = self.python3;
     };
     anki = fake "anki" { lib = fake "anki-lib" { }; };
-    anki-sync-server-ts = fake "anki-sync-server-ts-0.1.0" { meta.mainProgram = "anki-sync-server"; };
 
     writeShellScript = name: text: fake name { inherit text; };
     writeShellScriptBin =
@@ -174,9 +232,7 @@ let
     mkShell = args: fake (args.name or "nix-shell") { stubArgs = args; };
 
     callPackage = lib.callPackageWith self;
-    # what a host sets in nixpkgs.config for our package (see nix/package.nix);
-    # a reserved name: nothing is fetched here.
-    config.ankiSyncNpmRegistry = "https://registry.invalid/";
+    config = { };
     inherit importNpmLock buildNpmPackage;
     testers = { inherit runNixOSTest; };
   };

@@ -13,6 +13,7 @@ let
     (lib.evalModules {
       modules = [
         ./stub-options.nix
+        ./stub-agenix.nix
         ../../modules/nixos
         { _module.args.pkgs = pkgs; }
         { homeserver.ankiSync = builtins.fromJSON configJSON // { enable = true; }; }
@@ -27,7 +28,7 @@ if failed != [ ] then
   throw "failed assertions: ${lib.concatStringsSep "; " failed}"
 else
   {
-    bin = str "${pkgs.anki-sync-server-ts}/bin/anki-sync-server";
+    bin = str "${config.homeserver.ankiSync.package}/bin/anki-sync-server";
     execStart = str server.ExecStart;
     execStartPre = str (server.ExecStartPre or "");
     environmentFile = str (server.EnvironmentFile or "");

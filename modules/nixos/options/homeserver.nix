@@ -26,11 +26,22 @@ in
     package = mkOption {
       type = types.package;
       default =
-        pkgs.${constants.packageAttr} or (pkgs.callPackage ../../../nix/package.nix {
-          npmRegistry = pkgs.config.ankiSyncNpmRegistry or null;
-        });
+        let
+          package = pkgs.${constants.packageAttr} or (pkgs.callPackage ../../../nix/package.nix { });
+        in
+        if config.homeserver.ankiSync.npmRegistry == null then
+          package
+        else
+          package.override { inherit (config.homeserver.ankiSync) npmRegistry; };
       defaultText = lib.literalMD "`pkgs.${constants.packageAttr}` when this flake's overlay is applied, else this repository built with `pkgs.callPackage ./nix/package.nix { }`";
       description = "The anki-sync-server-ts package whose `anki-sync-server` command is run.";
+    };
+
+    npmRegistry = mkOption {
+      type = types.nullOr (types.strMatching "https?://[^[:space:]]+");
+      default = null;
+      example = "https://npm.example.internal/";
+      description = "Base URL of an npm registry mirror that the default package downloads its npm dependencies from; null uses npm's own default registry. Every tarball is still checked against package-lock.json's integrity hash, so the result is the same.";
     };
 
     address = mkOption {
@@ -167,7 +178,7 @@ in
         type = types.str;
         default = config.services.tailscale.interfaceName or constants.tailscaleInterface;
         defaultText = lib.literalMD "`config.services.tailscale.interfaceName` (`\"${constants.tailscaleInterface}\"`)";
-        description = "Network interface of Tailscale, the only one openFirewall opens the port on.";
+        description = "Network interface of Tailscale, the only one openFirewall opens the port on. With `\"userspace-networking\"` Tailscale has no interface: its address is on none, so `address` must be set (tailscaled hands tailnet connections to 127.0.0.1) and the wait only waits for Tailscale to be up.";
       };
     };
 
@@ -192,6 +203,28 @@ in
         type = types.ints.unsigned;
         default = constants.backupKeepDaily;
         description = "How many most recent daily snapshots to keep.";
+      };
+
+      mountPoint = mkOption {
+        type = types.nullOr types.str;
+        default =
+          let
+            mountPoints = lib.mapAttrsToList (name: fs: fs.mountPoint or name) (config.fileSystems or { });
+            holding = lib.filter (
+              m: m != "/" && (config.homeserver.ankiSync.backup.target or null) != null
+                && lib.hasPrefix "${lib.removeSuffix "/" m}/" "${config.homeserver.ankiSync.backup.target}/"
+            ) mountPoints;
+          in
+          if holding == [ ] then null else lib.last (lib.sort (a: b: lib.stringLength a < lib.stringLength b) holding);
+        defaultText = lib.literalMD "the longest mount point in `fileSystems` (other than `/`) that holds `backup.target`, else null";
+        example = "/mnt/hdd";
+        description = "Mount point of the backup disk. The backup unit refuses to run (AssertPathIsMountPoint=) while nothing is mounted there, so snapshots never fill the disk underneath.";
+      };
+
+      requireMount = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Whether the backup needs backup.mountPoint to be mounted; false allows a target on the system disk (no mount point).";
       };
 
       keepWeekly = mkOption {

@@ -47,12 +47,19 @@ in
       documentation = [ "man:systemd.timer(5)" ];
       # A run caught up at boot (Persistent=) starts after the server.
       after = [ "${constants.serviceUnit}.service" ];
-      unitConfig.RequiresMountsFor = [ b.target ];
+      unitConfig = {
+        RequiresMountsFor = [ b.target ];
+      }
+      # Without the disk the run fails (before ExecStartPre creates anything).
+      // lib.optionalAttrs (b.requireMount && b.mountPoint != null) {
+        AssertPathIsMountPoint = b.mountPoint;
+      };
 
       # the shared sandbox (../../lib/sandbox.nix) plus what this unit needs
       serviceConfig = sandbox // {
         Type = "oneshot";
-        # `+`: outside the sandbox, so the target exists before ReadWritePaths= binds it.
+        # `+`: as root without the unit's restrictions, so that the target exists
+        # before ExecStart's namespace binds it writable (ReadWritePaths= below).
         ExecStartPre = "+${pkgs.coreutils}/bin/install -d -m 0700 ${exec.escape b.target}";
         ExecStart = exec.commandLine backupArgs;
         SyslogIdentifier = constants.backupUnit;
@@ -61,9 +68,11 @@ in
 
         # ---- hardening (beyond the shared sandbox) ----------------------
         User = "root";
+        # "-": systemd sets up the namespace for ExecStartPre too (seen with systemd
+        # 252), when the target may not exist yet.
         ReadWritePaths = [
           "-${privateStateDir}"
-          b.target
+          "-${b.target}"
         ];
         ProtectHome = "read-only";
         PrivateNetwork = true;

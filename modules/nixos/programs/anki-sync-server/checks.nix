@@ -61,6 +61,10 @@ in
         message = "${prefix}.address is null, which means \"the Tailscale address\", but ${prefix}.tailscale.waitForAddress is false: set an address or turn the wait on.";
       }
       {
+        assertion = cfg.address != null || cfg.tailscale.interface != "userspace-networking";
+        message = "${prefix}: Tailscale runs with userspace-networking, so its address is on no local interface and the server could never bind to it. Set ${prefix}.address = \"127.0.0.1\" (tailscaled passes tailnet connections to localhost) or another local address.";
+      }
+      {
         assertion = cfg.address == null || isIP cfg.address;
         message = "${prefix}.address must be an IP address (the server does not resolve host names), got \"${toString cfg.address}\".";
       }
@@ -112,6 +116,14 @@ in
       {
         assertion = b.target == null || !(under cfg.dataDir target || under target cfg.dataDir || under "/var/lib/private" target);
         message = "${prefix}.backup.target (\"${target}\") and ${prefix}.dataDir (\"${cfg.dataDir}\") must not contain one another: snapshots belong on another disk.";
+      }
+      {
+        assertion = !b.requireMount || b.mountPoint != null;
+        message = "${prefix}.backup.mountPoint is unknown (no fileSystems entry other than / holds \"${target}\"): set it to the backup disk's mount point, so a run without the disk fails instead of filling the system disk, or set ${prefix}.backup.requireMount = false.";
+      }
+      {
+        assertion = !b.requireMount || b.mountPoint == null || b.target == null || under b.mountPoint target;
+        message = "${prefix}.backup.mountPoint (\"${toString b.mountPoint}\") must hold backup.target (\"${target}\").";
       }
       {
         assertion = b.keepDaily + b.keepWeekly >= 1;

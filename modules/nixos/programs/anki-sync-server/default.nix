@@ -82,11 +82,16 @@ let
   ]
   ++ cfg.extraArgs;
 
+  # In userspace-networking mode the Tailscale address is on no interface:
+  # wait until Tailscale is up, not until the address is local.
+  userspace = cfg.tailscale.interface == "userspace-networking";
+
   waitCommand = tailscaleWait {
     tailscale = cfg.tailscale.package;
     inherit (cfg.tailscale) timeout;
     envFile = if cfg.address == null then constants.addressEnvFile else null;
     variable = constants.addressVariable;
+    requireLocal = !userspace;
   };
 in
 {
@@ -102,7 +107,7 @@ in
 
     environment.systemPackages = [ cfg.package ];
 
-    networking.firewall = lib.mkIf cfg.openFirewall {
+    networking.firewall = lib.mkIf (cfg.openFirewall && !userspace) {
       interfaces.${cfg.tailscale.interface}.allowedTCPPorts = [ cfg.port ];
     };
 
@@ -111,10 +116,15 @@ in
       documentation = [ "https://docs.ankiweb.net/sync-server.html" ];
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
+      # tailscaled-autoconnect.service (services.tailscale.authKeyFile) logs the node in;
+      # After= on a unit that does not exist is a no-op, so no condition is needed.
       after = [
         "network-online.target"
       ]
-      ++ lib.optional cfg.tailscale.waitForAddress "tailscaled.service";
+      ++ lib.optionals cfg.tailscale.waitForAddress [
+        "tailscaled.service"
+        "tailscaled-autoconnect.service"
+      ];
 
       environment = {
         NODE_ENV = "production";
@@ -160,8 +170,13 @@ in
         RemoveIPC = true;
         SystemCallFilter = [
           "@system-service"
-          "~@privileged"
+          "~@privileged @resources"
         ];
+        # Node raises its soft open-files limit itself, which ~@resources now
+        # refuses; give it the room here (sockets, databases, media files).
+        LimitNOFILE = 16384;
+        # Only the process's own /proc entries (Node reads nothing else there).
+        ProcSubset = "pid";
         # V8's JIT needs memory that is writable and executable.
         MemoryDenyWriteExecute = false;
       };
