@@ -19,7 +19,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { MediaDb } from "../media/db.js";
-import { MEDIA_DB_FILE } from "../media/paths.js";
+import { MEDIA_DB_FILE } from "../data-folder.js";
 import { logger } from "../log.js";
 
 /**

@@ -22,22 +22,19 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openCollectionDb } from "../collection/open.js";
 import { logger } from "../log.js";
+import { BACKUP_STAGING_PREFIX, COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, SERVER_DB_FILE, userDir } from "../data-folder.js";
 import { Coordinator } from "./coordinate.js";
 import { acquirePidLock, copyWithSha1, fsyncDir, isProcessAlive, moveFile, removeTree, tryLink } from "./files.js";
 import {
   BACKUP_LOCK,
-  COLLECTION_FILE,
   type CollectionInfo,
   INCOMPLETE_PREFIX,
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
-  MEDIA_DB_FILE,
-  MEDIA_FOLDER,
   type Manifest,
   type MediaDbInfo,
   type MediaFilesInfo,
-  SERVER_DB_NAME,
   SNAPSHOT_DATA,
   type UserManifest,
   listSnapshots,
@@ -47,8 +44,6 @@ import {
 } from "./layout.js";
 import { type RetentionPolicy, planRetention } from "./retention.js";
 import { finishCopy, hashFile, onlineBackup } from "./sqlite.js";
-
-export const STAGING_PREFIX = ".backup-staging-";
 
 /** Refused before anything was written or deleted. */
 export class BackupRefused extends Error {}
@@ -110,7 +105,7 @@ function cleanLeftovers(to: string, base: string): void {
     if (!isProcessAlive(pid)) removeTree(join(to, name));
   }
   for (const name of readdirSync(base)) {
-    if (!name.startsWith(STAGING_PREFIX)) continue;
+    if (!name.startsWith(BACKUP_STAGING_PREFIX)) continue;
     const pid = Number(/^\.backup-staging-(\d+)-/.exec(name)?.[1]);
     if (!isProcessAlive(pid)) removeTree(join(base, name));
   }
@@ -354,25 +349,25 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     const holdTimeoutMs = options.holdTimeoutMs ?? 120_000;
 
     let serverDb: Manifest["serverDb"] = null;
-    const liveServerDb = join(options.base, SERVER_DB_NAME);
+    const liveServerDb = join(options.base, SERVER_DB_FILE);
     if (existsSync(liveServerDb)) {
-      const dest = join(dataDir, SERVER_DB_NAME);
+      const dest = join(dataDir, SERVER_DB_FILE);
       await onlineBackup(liveServerDb, dest);
       finishCopy(dest, "plain");
       const { hex, bytes } = await hashFile(dest, "sha256");
-      serverDb = { path: `${SNAPSHOT_DATA}/${SERVER_DB_NAME}`, bytes, sha256: hex, integrity: "ok" };
+      serverDb = { path: `${SNAPSHOT_DATA}/${SERVER_DB_FILE}`, bytes, sha256: hex, integrity: "ok" };
     }
 
     const manifests: UserManifest[] = [];
     const failedUsers: string[] = [];
     let bytesCopied = serverDb?.bytes ?? 0;
     for (const user of users) {
-      const liveDir = join(options.base, user);
+      const liveDir = userDir(options.base, user);
       const job = new UserBackup(user, liveDir, join(dataDir, user), previousUserDir(options.to, earlier, user), progress);
       try {
         let entry: UserManifest;
         if (serverRunning) {
-          stageRoot ??= join(options.base, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString("hex")}`);
+          stageRoot ??= join(options.base, `${BACKUP_STAGING_PREFIX}${process.pid}-${randomBytes(4).toString("hex")}`);
           const stageDir = join(stageRoot, user);
           progress.status(`${user}: waiting for the server to hold the user`);
           await coordinator.withUser(user, "read", holdTimeoutMs, () => job.stage(stageDir));

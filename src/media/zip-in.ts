@@ -14,7 +14,7 @@ import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
-import { HttpError, badRequest } from "../http/errors.js";
+import { HttpError, badRequest } from "../protocol/errors.js";
 import { MAX_FILES_PER_ZIP, MAX_FILE_BYTES, MAX_META_BYTES, MAX_UPLOAD_BATCH_BYTES, MAX_ZIP_ENTRIES } from "./limits.js";
 import { mediaNameProblem, nameForLog } from "./names.js";
 import { newUploadTempName } from "./paths.js";

@@ -9,11 +9,12 @@ import { type RevlogRow, addRevlog } from "../collection/storage/revlog.js";
 import { parseCardEntry } from "../collection/sync-rows/cards.js";
 import { type NoteEntry, type NotetypeShape, parseNoteEntry, writeNoteEntry } from "../collection/sync-rows/notes.js";
 import { parseRevlogEntry } from "../collection/sync-rows/revlog.js";
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
-import { type SyncSession, runSessionStep } from "./session.js";
-import type { UserState } from "./user.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
+import type { SyncSession } from "../users/session.js";
+import { runSessionStep } from "./session.js";
+import type { UserState } from "../users/user.js";
 
 interface IncomingChunk {
   revlog: RevlogRow[];

@@ -1,11 +1,11 @@
 // POST /sync/applyGraves: the client's deletions, at most 250 ids a call.
 import { applyGraves as deleteAndRecord } from "../collection/sync-rows/graves.js";
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
 import { runSessionStep } from "./session.js";
 import { parseGraves } from "./start.js";
-import type { UserState } from "./user.js";
+import type { UserState } from "../users/user.js";
 
 export function applyGraves(user: UserState, payload: Buffer, info: RequestInfo): Reply {
   const request = parseJsonObject(payload, "applyGraves");

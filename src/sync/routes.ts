@@ -1,29 +1,29 @@
-// The route table: every `/sync/<method>` and `/msync/<method>` name and the
-// module that answers it. Start here to find any route's handler.
-import type { Config } from "../config.js";
-import { applyChanges } from "../sync/apply-changes.js";
-import { applyChunk } from "../sync/apply-chunk.js";
-import { applyGraves } from "../sync/apply-graves.js";
-import { chunk } from "../sync/chunk.js";
-import { download } from "../sync/download.js";
-import { finish } from "../sync/finish.js";
-import { sanityCheck } from "../sync/sanity-check.js";
-import { start } from "../sync/start.js";
-import { meta } from "../sync/meta.js";
-import { upload } from "../sync/upload.js";
-import type { UserState } from "../sync/user.js";
-import { jsonReply, type UserRoute } from "./types.js";
+// The `/sync/<method>` route table: every method name and the module in this
+// folder that answers it (the `/msync/` table is src/media/routes.ts).
+import { jsonReply, type RouteTable } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
+import { applyChanges } from "./apply-changes.js";
+import { applyChunk } from "./apply-chunk.js";
+import { applyGraves } from "./apply-graves.js";
+import { chunk } from "./chunk.js";
+import { download } from "./download.js";
+import { finish } from "./finish.js";
+import { meta } from "./meta.js";
+import { sanityCheck } from "./sanity-check.js";
+import { start } from "./start.js";
+import { upload } from "./upload.js";
 
-export interface RouteDeps {
-  config: Config;
+export interface CollectionRouteDeps {
+  /** The largest collection a full upload may send (the body limit). */
+  maxCollectionBytes: number;
   mediaUsn: (user: UserState) => number;
 }
 
-export type RouteTable = Readonly<Record<string, UserRoute>>;
-
-export function collectionRoutes(deps: RouteDeps): RouteTable {
-  const maxCollectionBytes = deps.config.maxPayloadBytes * 3;
+export function collectionRoutes(deps: CollectionRouteDeps): RouteTable {
+  const { maxCollectionBytes } = deps;
   return {
+    // Login: answered by the HTTP layer with the authenticator (src/http/login.ts).
+    hostKey: { body: "login" },
     meta: { body: "json", handle: (user, payload) => meta(user, payload, { maxCollectionBytes, mediaUsn: deps.mediaUsn }) },
     start: { body: "json", handle: start },
     applyGraves: { body: "json", handle: applyGraves },

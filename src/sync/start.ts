@@ -4,11 +4,12 @@
 import { readCol } from "../collection/storage/col.js";
 import { type Graves, applyGraves, gravesSince } from "../collection/sync-rows/graves.js";
 import { RowFormatError, expectIdList } from "../collection/sync-rows/parse.js";
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject, requireInteger } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
-import { SyncSession, requireSessionKey } from "./session.js";
-import type { UserState } from "./user.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject, requireInteger } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
+import { SyncSession } from "../users/session.js";
+import { requireSessionKey } from "./session.js";
+import type { UserState } from "../users/user.js";
 
 /**
  * Reads a graves object. `strict` (applyGraves, as rslib sends it) requires all

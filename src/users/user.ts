@@ -5,11 +5,10 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createEmptyCollection } from "../collection/create.js";
 import { type CollectionDb, openCollectionDb } from "../collection/open.js";
+import { COLLECTION_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
 import { logger } from "../log.js";
 import { AsyncLock } from "./lock.js";
 import type { SyncSession } from "./session.js";
-
-export const COLLECTION_FILE = "collection.anki2";
 
 export class UserState {
   readonly dir: string;
@@ -23,12 +22,12 @@ export class UserState {
     readonly name: string,
     base: string,
   ) {
-    this.dir = join(base, name);
+    this.dir = userDir(base, name);
     this.collectionPath = join(this.dir, COLLECTION_FILE);
   }
 
   ensureFolders(): void {
-    mkdirSync(join(this.dir, "media"), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.dir, MEDIA_FOLDER), { recursive: true, mode: 0o700 });
   }
 
   /** The open collection, created as a brand-new one if the user has none yet. */
