@@ -94,12 +94,14 @@ async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accou
   }
 }
 
-function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control): ServerOps {
+function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry): ServerOps {
   const knownRoutes = new Set(["/health", "/metrics", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
   const skipUser = (name: string) => control.isBlocked(name);
+  const metrics = new Metrics({ base: config.base, userSizes: config.metricsUserSizes ?? false, skipUser, activeSessions: () => users.activeSessionCount() });
+  users.observer.sessionCommitted = (_user, session) => metrics.sessionCommitted(session.startedAt);
   const ops = new ServerOps(
     new HealthCheck({ base: config.base, checkServerDb: () => void serverDb.prepare("SELECT count(*) FROM sqlite_master").get(), skipUser }),
-    new Metrics({ base: config.base, userSizes: config.metricsUserSizes ?? false, skipUser }),
+    metrics,
     knownRoutes,
   );
   ops.isBlocked = skipUser;
@@ -146,7 +148,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const maxBodyBytes = config.maxPayloadBytes * 3;
   const routes = { sync: collectionRoutes({ maxCollectionBytes: maxBodyBytes, mediaUsn }), msync: mediaRoutes() };
-  const ops = createOps(config, routes, serverDb, control);
+  const ops = createOps(config, routes, serverDb, control, users);
   const server = createSyncServer({
     auth,
     users,

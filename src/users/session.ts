@@ -13,7 +13,8 @@ export class SyncSession {
   chunkIds: ChunkIds | undefined;
   /** Set when a sanity check failed: the changes are gone, the record stays until `abort`. */
   rolledBack = false;
-  lastUsed = Date.now();
+  readonly startedAt = Date.now();
+  lastUsed = this.startedAt;
   /** Field count and sort field of notetypes, looked up once per sync. */
   readonly notetypeShapes = new Map<number, NotetypeShape | undefined>();
 
