@@ -7,7 +7,7 @@ import { Accounts } from "./auth/accounts.js";
 import { ClientAddressResolver } from "./auth/address.js";
 import { HostKeyStore } from "./auth/hostkeys.js";
 import { openServerDb } from "./auth/server-db.js";
-import { ControlError, ControlListener } from "./backup/control.js";
+import { ControlError, ControlListener } from "./control/socket.js";
 import type { Config } from "./config.js";
 import { LEGACY_SPOOL_FOLDER } from "./data-folder.js";
 import { HealthCheck } from "./http/health.js";
@@ -50,7 +50,7 @@ export class NoUsersError extends Error {
 }
 
 /**
- * The control socket (src/backup/control.ts). Another server or a maintenance
+ * The control socket (src/control/socket.ts). Another server or a maintenance
  * command on this folder stops the start; a file system without Unix sockets
  * only costs the coordination (restore and reset-user then refuse to run).
  */

@@ -2,7 +2,7 @@
 // (see src/backup/snapshot.ts), safe while the server runs.
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ControlError } from "../backup/control.js";
+import { ControlError } from "../control/socket.js";
 import { LockedError } from "../backup/files.js";
 import { TerminalProgress } from "../backup/progress.js";
 import { BackupRefused, takeBackup } from "../backup/snapshot.js";

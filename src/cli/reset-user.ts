@@ -2,7 +2,7 @@
 // devices rebuild it (see src/backup/reset.ts and docs/operations.md for what
 // each device's next sync does).
 import type { Command } from "commander";
-import { ControlError } from "../backup/control.js";
+import { ControlError } from "../control/socket.js";
 import { ResetRefused, resetUser } from "../backup/reset.js";
 import { logger } from "../log.js";
 import { parseCount, resolveBase } from "./backup.js";

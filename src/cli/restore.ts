@@ -2,7 +2,7 @@
 // src/backup/restore.ts for what it does to the clients' next sync).
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ControlError } from "../backup/control.js";
+import { ControlError } from "../control/socket.js";
 import { ManifestError } from "../backup/layout.js";
 import { TerminalProgress } from "../backup/progress.js";
 import { RestoreRefused, restoreSnapshot } from "../backup/restore.js";

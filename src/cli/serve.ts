@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { ConfigError, DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, loadConfig, type ServeFlags } from "../config.js";
 import { NoUsersError, startServer } from "../app.js";
 import { StartupError } from "../auth/authenticator.js";
-import { ControlError } from "../backup/control.js";
+import { ControlError } from "../control/socket.js";
 import { DEFAULT_COGNITO_GRACE_SECONDS, DEFAULT_COGNITO_REVALIDATE_SECONDS } from "../auth/cognito/settings.js";
 import { logger } from "../log.js";
 
