@@ -97,7 +97,7 @@ async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accou
 function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry): ServerOps {
   const knownRoutes = new Set(["/health", "/metrics", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
   const skipUser = (name: string) => control.isBlocked(name);
-  const metrics = new Metrics({ base: config.base, userSizes: config.metricsUserSizes ?? false, skipUser, activeSessions: () => users.activeSessionCount() });
+  const metrics = new Metrics({ base: config.base, userSizes: config.metricsUserSizes, skipUser, activeSessions: () => users.activeSessionCount() });
   users.observer.sessionCommitted = (_user, session) => metrics.sessionCommitted(session.startedAt);
   const ops = new ServerOps(
     new HealthCheck({ base: config.base, checkServerDb: () => void serverDb.prepare("SELECT count(*) FROM sqlite_master").get(), skipUser }),
@@ -211,7 +211,7 @@ async function shutdown(parts: RunningParts): Promise<void> {
   ops.closing = true;
   accounts.stop();
   clearInterval(parts.sweep);
-  const timeoutMs = config.shutdownTimeoutMs ?? 10_000;
+  const timeoutMs = config.shutdownTimeoutMs;
   const drained = new Promise<void>((resolve) => server.close(() => resolve()));
   if (ops.requestsRunning === 0) server.closeAllConnections();
   else server.closeIdleConnections();

@@ -6,12 +6,8 @@ import { ControlError } from "../control/socket.js";
 import { LockedError } from "../backup/files.js";
 import { TerminalProgress } from "../backup/progress.js";
 import { BackupRefused, takeBackup } from "../backup/snapshot.js";
+import { resolveBase } from "../config.js";
 import { logger } from "../log.js";
-
-/** --base, else SYNC_BASE, else ./data: the same folder `serve` uses. */
-export function resolveBase(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(flag ?? env.SYNC_BASE ?? "./data");
-}
 
 export function parseCount(value: string, what: string): number {
   if (!/^\d+$/.test(value.trim())) throw new Error(`${what} must be a whole number, got "${value}"`);

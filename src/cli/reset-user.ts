@@ -5,7 +5,8 @@ import type { Command } from "commander";
 import { ControlError } from "../control/socket.js";
 import { ResetRefused, resetUser } from "../backup/reset.js";
 import { logger } from "../log.js";
-import { parseCount, resolveBase } from "./backup.js";
+import { resolveBase } from "../config.js";
+import { parseCount } from "./backup.js";
 
 interface ResetFlags {
   base?: string;

@@ -8,7 +8,8 @@ import { TerminalProgress } from "../backup/progress.js";
 import { RestoreRefused, restoreSnapshot } from "../backup/restore.js";
 import { verifySnapshot } from "../backup/verify.js";
 import { logger } from "../log.js";
-import { collect, parseCount, resolveBase } from "./backup.js";
+import { resolveBase } from "../config.js";
+import { collect, parseCount } from "./backup.js";
 
 interface RestoreFlags {
   from: string;

@@ -76,7 +76,7 @@ export function registerServe(program: Command): void {
         setTimeout(() => {
           logger.error("shutdown did not complete; exiting");
           process.exit(1);
-        }, (config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000) + 5000).unref();
+        }, config.shutdownTimeoutMs + 5000).unref();
         running
           .close()
           .then(() => logger.info("stopped"))

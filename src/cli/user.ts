@@ -10,13 +10,14 @@
 // that record and says whether the running server picked the change up.
 import { chownSync, existsSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
 import type Database from "better-sqlite3";
 import { USER_STORE_SOURCE } from "../auth/accounts.js";
 import { HostKeyStore, type HostKeyInfo } from "../auth/hostkeys.js";
 import { CredentialError, hashPasswordArgon2id, looksLikePhc, parseCredential } from "../auth/passwords.js";
 import { openServerDb } from "../auth/server-db.js";
+import { resolveBase } from "../config.js";
 import { SERVER_DB_FILE, userDir } from "../data-folder.js";
 import { type ReloadRecord, UserStore } from "../auth/user-store.js";
 import { checkUserName, folderFoldedName, UserNameError } from "../auth/username.js";
@@ -42,7 +43,7 @@ function out(line = ""): void {
 }
 
 function baseDir(flags: BaseFlags): string {
-  return resolve(flags.base ?? process.env.SYNC_BASE ?? "./data");
+  return resolveBase(flags.base);
 }
 
 /**
