@@ -14,6 +14,7 @@ import { HealthCheck } from "./http/health.js";
 import { Metrics } from "./http/metrics.js";
 import { type ServerDeps, createSyncServer } from "./http/server.js";
 import { ServerOps } from "./http/ops.js";
+import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
 import { mediaRoutes, mediaUsn } from "./media/routes.js";
 import { collectionRoutes } from "./sync/routes.js";
@@ -37,7 +38,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export class NoUsersError extends Error {
+export class NoUsersError extends OperatorError {
   constructor() {
     super(
       "No users defined. Add one with the environment variable SYNC_USER1=name:password " +

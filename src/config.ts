@@ -7,6 +7,7 @@ import { checkUserName } from "./auth/username.js";
 import { type CognitoSettings, CognitoSettingsError, cognitoSettingsFrom } from "./auth/cognito/settings.js";
 import { DEFAULT_LOGIN_SETTINGS, type LoginSettings, type UserFileSpec, type UserSpec } from "./auth/settings.js";
 import type { LogLevel } from "./log.js";
+import { OperatorError } from "./errors.js";
 
 export { DEFAULT_LOGIN_SETTINGS };
 export type { LoginSettings, UserFileSpec, UserSpec };
@@ -40,7 +41,7 @@ export interface Config {
 
 export type AuthMode = "local" | "cognito";
 
-export class ConfigError extends Error {}
+export class ConfigError extends OperatorError {}
 
 export interface ServeFlags {
   host?: string;

@@ -12,6 +12,7 @@ import { checkUserName, folderFoldedName } from "./username.js";
 import { type Credential, credentialFingerprint, parseCredential, verifyPassword } from "./passwords.js";
 import { BusyError, ConcurrencyLimiter, DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from "./throttle.js";
 import type { LoginFailureReason } from "./login-log.js";
+import { OperatorError } from "../errors.js";
 
 interface KnownUser {
   name: string;
@@ -20,7 +21,7 @@ interface KnownUser {
   fingerprint: string;
 }
 
-export class StartupError extends Error {}
+export class StartupError extends OperatorError {}
 
 /** What a backend says about a user name and password. */
 export type BackendVerdict =

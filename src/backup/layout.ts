@@ -14,6 +14,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
+import { OperatorError } from "../errors.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const SNAPSHOT_DATA = "data";
@@ -108,7 +109,7 @@ export interface Manifest {
   durationMs: number;
 }
 
-export class ManifestError extends Error {}
+export class ManifestError extends OperatorError {}
 
 export function readManifest(snapshotDir: string): Manifest {
   const path = join(snapshotDir, MANIFEST_FILE);

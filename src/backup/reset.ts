@@ -25,9 +25,10 @@ import { DOWNLOAD_TEMP_PATTERN, MEDIA_DB_FILE, MEDIA_FOLDER, MEDIA_PENDING_FILE,
 import { Coordinator } from "./coordinate.js";
 import { fsyncDir, matchOwner, removeTree } from "./files.js";
 import { createMediaDbAbove, currentMediaUsn } from "./media-usn.js";
+import { OperatorError } from "../errors.js";
 
 
-export class ResetRefused extends Error {}
+export class ResetRefused extends OperatorError {}
 
 export interface ResetOptions {
   base: string;

@@ -34,9 +34,10 @@ import { SNAPSHOT_DATA } from "./layout.js";
 import { createMediaDbAbove, currentMediaUsn, renumberMediaDb } from "./media-usn.js";
 import type { ProgressReporter } from "./snapshot.js";
 import { verifySnapshot } from "./verify.js";
+import { OperatorError } from "../errors.js";
 
 
-export class RestoreRefused extends Error {}
+export class RestoreRefused extends OperatorError {}
 
 export interface RestoreOptions {
   base: string;

@@ -44,9 +44,10 @@ import {
 } from "./layout.js";
 import { type RetentionPolicy, planRetention } from "./retention.js";
 import { finishCopy, hashFile, onlineBackup } from "./sqlite.js";
+import { OperatorError } from "../errors.js";
 
 /** Refused before anything was written or deleted. */
-export class BackupRefused extends Error {}
+export class BackupRefused extends OperatorError {}
 
 export interface ProgressReporter {
   /** A transient status line (shown on a terminal, dropped otherwise). */

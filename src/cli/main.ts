@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 // The anki-sync-server command line.
 import { Command } from "commander";
-import { logLevelFrom } from "../config.js";
-import { setLogLevel } from "../log.js";
 import { registerBackup } from "./backup.js";
 import { registerHealthcheck } from "./healthcheck.js";
 import { registerResetUser } from "./reset-user.js";
@@ -12,8 +10,6 @@ import { registerUser } from "./user.js";
 
 const program = new Command();
 program.name("anki-sync-server").description("Self-hosted Anki sync server");
-// Every subcommand logs at ANKI_SYNC_LOG_LEVEL, validated once here.
-program.hook("preAction", () => setLogLevel(logLevelFrom(process.env)));
 registerServe(program);
 registerBackup(program);
 registerRestore(program);

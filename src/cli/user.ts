@@ -12,6 +12,7 @@ import { chownSync, existsSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { commandAction } from "./action.js";
 import type Database from "better-sqlite3";
 import { USER_STORE_SOURCE } from "../auth/accounts.js";
 import { HostKeyStore, type HostKeyInfo } from "../auth/hostkeys.js";
@@ -21,8 +22,13 @@ import { resolveBase } from "../config.js";
 import { SERVER_DB_FILE, userDir } from "../data-folder.js";
 import { type ReloadRecord, UserStore } from "../auth/user-store.js";
 import { checkUserName, folderFoldedName, UserNameError } from "../auth/username.js";
+import { OperatorError } from "../errors.js";
 
-class CliError extends Error {}
+class CliError extends OperatorError {
+  constructor(message: string) {
+    super(message, { exitCode: 1 });
+  }
+}
 
 interface BaseFlags {
   base?: string;
@@ -445,19 +451,9 @@ function passwordOptions(cmd: Command): Command {
     .option("--no-wait", "do not wait for the running server to confirm the change");
 }
 
+/** CliError and UserNameError (operator errors, exit 1) end the command with "error: <message>". */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      if (err instanceof CliError || err instanceof UserNameError) {
-        process.stderr.write(`error: ${err.message}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      throw err;
-    }
-  };
+  return commandAction({ plain: true }, fn);
 }
 
 export function registerUser(program: Command): void {

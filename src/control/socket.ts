@@ -41,12 +41,13 @@ import { type Server, type Socket, connect, createServer } from "node:net";
 import { join } from "node:path";
 import { CONTROL_SOCKET_FILE } from "../data-folder.js";
 import { logger } from "../log.js";
+import { OperatorError } from "../errors.js";
 
 
 export type ControlRole = "server" | "maintenance";
 export type HoldMode = "read" | "exclusive";
 
-export class ControlError extends Error {}
+export class ControlError extends OperatorError {}
 
 /** Another process already serves or maintains this data folder. */
 export class FolderBusyError extends ControlError {

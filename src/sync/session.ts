@@ -1,7 +1,7 @@
 // The rules every stateful step of a normal sync shares: the session key must
 // match (else 409), and a step that fails after that check rolls the whole sync
 // back (400). The session's state itself lives with the user (src/users/session.ts).
-import { HttpError, badRequest, conflict } from "../protocol/errors.js";
+import { HttpError, asHttpError, badRequest, conflict } from "../protocol/errors.js";
 import type { CollectionDb } from "../collection/open.js";
 import { logger } from "../log.js";
 import type { SyncSession } from "../users/session.js";
@@ -34,6 +34,6 @@ export function runSessionStep<T>(user: UserState, sessionKey: string, step: (db
     user.abortActiveSession();
     if (err instanceof HttpError) throw err;
     logger.warn("sync step failed; rolled back", { user: user.name, reason: (err as Error).message });
-    throw badRequest(`sync step failed: ${(err as Error).message}`);
+    throw asHttpError("sync step failed", err);
   }
 }
