@@ -23,7 +23,7 @@ function sourceFiles(dir) {
 }
 
 /** The top-level part of src/ a file belongs to: its first folder, or the file itself. */
-const partOf = (file) => relative(src, file).split(sep)[0].replace(/\.ts$/, (m) => m);
+const partOf = (file) => relative(src, file).split(sep)[0];
 
 const edges = new Map(); // part -> Map(part -> example "file -> import")
 let longest = [];
