@@ -2,7 +2,9 @@
 // Structure checks run by `npm test` (and so by CI):
 //  1. the import graph between the top-level parts of src/ (each folder, and
 //     each file directly in src/) has no cycle;
-//  2. no function in src/ is longer than MAX_FUNCTION_LINES lines.
+//  2. no function in src/ is longer than MAX_FUNCTION_LINES lines;
+//  3. the file and folder names of the data folder (the string constants of
+//     src/data-folder.ts) appear as string literals nowhere else in src/.
 // Prints the folder graph, the cycles found and the longest functions; exits 1
 // on any violation. Uses the TypeScript compiler already in devDependencies.
 import { readdirSync, readFileSync } from "node:fs";
@@ -29,11 +31,24 @@ const edges = new Map(); // part -> Map(part -> example "file -> import")
 let longest = [];
 let failed = false;
 
+// Data-folder names: "media" alone is too common a word (metric labels) to police.
+const dataFolderFile = join(src, "data-folder.ts");
+const dataFolderNames = [...readFileSync(dataFolderFile, "utf8").matchAll(/^export const [A-Z_]+ = "([^"]+)";/gm)]
+  .map((m) => m[1])
+  .filter((name) => name !== "media");
+const nameLeaks = [];
+
 for (const file of sourceFiles(src)) {
   const text = readFileSync(file, "utf8");
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const from = partOf(file);
   const visit = (node) => {
+    if (file !== dataFolderFile && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node))) {
+      for (const name of dataFolderNames) {
+        // A path-like literal (no spaces) holding the name; prose in messages may mention it.
+        if (!/\s/.test(node.text) && node.text.includes(name)) nameLeaks.push(`${relative(root, file)}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1} "${name}"`);
+      }
+    }
     const spec =
       (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)
         ? node.moduleSpecifier.text
@@ -108,5 +123,11 @@ if (tooLong.length > 0) {
   failed = true;
   console.log(`${tooLong.length} function(s) over ${MAX_FUNCTION_LINES} lines:`);
   for (const f of tooLong) console.log(`  ${f.lines} ${f.where}`);
+}
+if (nameLeaks.length === 0) console.log(`data-folder names (${dataFolderNames.length}) defined once, in src/data-folder.ts`);
+else {
+  failed = true;
+  console.log("data-folder names written outside src/data-folder.ts:");
+  for (const leak of nameLeaks) console.log(`  ${leak}`);
 }
 process.exit(failed ? 1 : 0);
