@@ -54,12 +54,10 @@ export function registerServe(program: Command): void {
       `with --auth cognito: while Cognito is unreachable, keys checked at most this long ago keep working (env COGNITO_GRACE_PERIOD, default ${DEFAULT_COGNITO_GRACE_SECONDS})`,
     )
     .action(commandAction({}, async (flags: ServeFlags) => {
-      let running;
-      let config;
       // Refusals (bad configuration, no users, another server or a restore/reset-user
       // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
-      config = loadConfig(flags);
-      running = await startServer(config);
+      const config = loadConfig(flags);
+      const running = await startServer(config);
       // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
       const stop = (signal: string) => {
         logger.info("stopping", { signal });
