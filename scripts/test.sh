@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Always build: the interop suite runs dist/, which must match the sources.
 npm run build
+# Structure: no folder-level import cycle in src/, no function over 80 lines.
+node scripts/check-imports.mjs
 npx vitest run
 bash scripts/test-interop.sh "$@"

@@ -1,19 +1,26 @@
 // Wires configuration, storage, authentication and routes into a running server.
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Server } from "node:http";
+import type Database from "better-sqlite3";
 import { Accounts } from "./auth/accounts.js";
 import { ClientAddressResolver } from "./auth/address.js";
 import { HostKeyStore } from "./auth/hostkeys.js";
 import { openServerDb } from "./auth/server-db.js";
-import { ControlError, ControlListener } from "./backup/control.js";
+import { ControlError, ControlListener } from "./control/socket.js";
 import type { Config } from "./config.js";
-import { HealthCheck, ServerOps } from "./http/health.js";
+import { LEGACY_SPOOL_FOLDER } from "./data-folder.js";
+import { HealthCheck } from "./http/health.js";
 import { Metrics } from "./http/metrics.js";
-import { collectionRoutes } from "./http/routes.js";
-import { createSyncServer } from "./http/server.js";
+import { type ServerDeps, createSyncServer } from "./http/server.js";
+import { ServerOps } from "./http/ops.js";
+import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
 import { mediaRoutes, mediaUsn } from "./media/routes.js";
-import { UserRegistry } from "./sync/user.js";
+import { collectionRoutes } from "./sync/routes.js";
+import { UserRegistry } from "./users/user.js";
+
+type ServerDb = Database.Database;
 
 /** A normal sync with no request for this long is rolled back. */
 const SESSION_IDLE_MS = 30 * 60_000;
@@ -31,7 +38,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export class NoUsersError extends Error {
+export class NoUsersError extends OperatorError {
   constructor() {
     super(
       "No users defined. Add one with the environment variable SYNC_USER1=name:password " +
@@ -44,11 +51,13 @@ export class NoUsersError extends Error {
 }
 
 /**
- * The control socket (src/backup/control.ts). Another server or a maintenance
+ * The control socket (src/control/socket.ts). Another server or a maintenance
  * command on this folder stops the start; a file system without Unix sockets
  * only costs the coordination (restore and reset-user then refuse to run).
  */
-async function startControl(base: string, users: UserRegistry): Promise<Pick<ControlListener, "isBlocked" | "close">> {
+type Control = Pick<ControlListener, "isBlocked" | "close">;
+
+async function startControl(base: string, users: UserRegistry): Promise<Control> {
   try {
     return await ControlListener.start(base, "server", {
       runLocked: (name, task) => users.get(name).lock.run(task),
@@ -61,20 +70,9 @@ async function startControl(base: string, users: UserRegistry): Promise<Pick<Con
   }
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
-  // The control socket first: it refuses to start while another server or a
-  // restore/reset-user works on this folder, before anything here is touched.
-  mkdirSync(config.base, { recursive: true, mode: 0o700 });
-  const users = new UserRegistry(config.base);
-  const control = await startControl(config.base, users);
-  let serverDb: ReturnType<typeof openServerDb>;
-  try {
-    serverDb = openServerDb(config.base);
-  } catch (err) {
-    await control.close();
-    throw err;
-  }
-  let accounts: Accounts;
+/** Opens the server database and the accounts on it; closes what it opened if that fails. */
+async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accounts: Accounts }> {
+  const serverDb = openServerDb(config.base);
   try {
     const hostKeys = new HostKeyStore(serverDb);
     // The Cognito backend (and with it the AWS SDK) is loaded only when asked for.
@@ -82,7 +80,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       config.auth === "cognito" && config.cognito
         ? await (await import("./auth/cognito/index.js")).createCognitoBackend(config.cognito, { db: serverDb, hostKeys })
         : undefined;
-    accounts = new Accounts({
+    const accounts = new Accounts({
       db: serverDb,
       hostKeys,
       envUsers: config.users,
@@ -90,11 +88,51 @@ export async function startServer(config: Config): Promise<RunningServer> {
       login: config.login,
       external,
     });
+    return { serverDb, accounts };
   } catch (err) {
     serverDb.close();
+    throw err;
+  }
+}
+
+function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry): ServerOps {
+  const knownRoutes = new Set(["/health", "/metrics", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
+  const skipUser = (name: string) => control.isBlocked(name);
+  const metrics = new Metrics({ base: config.base, userSizes: config.metricsUserSizes, skipUser, activeSessions: () => users.activeSessionCount() });
+  users.observer.sessionCommitted = (_user, session) => metrics.sessionCommitted(session.startedAt);
+  const ops = new ServerOps(
+    new HealthCheck({ base: config.base, checkServerDb: () => void serverDb.prepare("SELECT count(*) FROM sqlite_master").get(), skipUser }),
+    metrics,
+    knownRoutes,
+  );
+  ops.isBlocked = skipUser;
+  return ops;
+}
+
+function listen(server: Server, config: Config): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  // The control socket first: it refuses to start while another server or a
+  // restore/reset-user works on this folder, before anything here is touched.
+  mkdirSync(config.base, { recursive: true, mode: 0o700 });
+  const users = new UserRegistry(config.base);
+  const control = await startControl(config.base, users);
+  let opened: Awaited<ReturnType<typeof openAccounts>>;
+  try {
+    opened = await openAccounts(config);
+  } catch (err) {
     await control.close();
     throw err;
   }
+  const { serverDb, accounts } = opened;
   const auth = accounts.auth;
   // With Cognito the pool has the users; local ones are optional.
   if (auth.userNames().length === 0 && !auth.external) {
@@ -109,33 +147,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
   accounts.onReloaded = ensureFolders;
   const addresses = new ClientAddressResolver(config.trustedProxies, config.ipHeader);
 
-  const routes = { sync: collectionRoutes({ config, mediaUsn }), msync: mediaRoutes() };
-  const knownRoutes = new Set(["/health", "/metrics", "/sync/hostKey", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
-  const skipUser = (name: string) => control.isBlocked(name);
-  const db = serverDb;
-  const ops = new ServerOps(
-    new HealthCheck({ base: config.base, checkServerDb: () => void db.prepare("SELECT count(*) FROM sqlite_master").get(), skipUser }),
-    new Metrics({ base: config.base, userSizes: config.metricsUserSizes ?? false, skipUser }),
-    knownRoutes,
-  );
-  ops.isBlocked = skipUser;
-
+  const maxBodyBytes = config.maxPayloadBytes * 3;
+  const routes = { sync: collectionRoutes({ maxCollectionBytes: maxBodyBytes, mediaUsn }), msync: mediaRoutes() };
+  const ops = createOps(config, routes, serverDb, control, users);
   const server = createSyncServer({
-    config,
     auth,
     users,
-    clientAddress: (req) => addresses.resolve(req),
     routes,
+    limits: { compressed: maxBodyBytes, decompressed: maxBodyBytes },
+    maxLegacyFormBytes: config.maxPayloadBytes,
+    // A dot folder: never a user's.
+    legacySpoolDir: join(config.base, LEGACY_SPOOL_FOLDER),
+    clientAddress: (req) => addresses.resolve(req),
     ops,
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.port, config.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, config);
   } catch (err) {
     serverDb.close();
     await control.close();
@@ -148,55 +175,69 @@ export async function startServer(config: Config): Promise<RunningServer> {
   logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length, auth: auth.external?.name });
   accounts.startWatching();
   let closing: Promise<void> | undefined;
-
+  const parts: RunningParts = { config, server, ops, accounts, control, users, serverDb, sweep };
   return {
     server,
     port,
     reloadUsers: (trigger: string) => accounts.reload(trigger),
     close() {
-      closing ??= shutdown();
+      closing ??= shutdown(parts);
       return closing;
     },
   };
+}
 
-  /**
-   * Graceful shutdown: stop accepting (new requests on open connections get
-   * 503 and `connection: close`), let running requests finish within the
-   * shutdown timeout, then cut what is left; roll back open sync sessions and
-   * close every database, each user under its lock so no handler still holds
-   * the files. A full upload cut short never touched the collection: the
-   * upload is swapped in only once completely received and verified.
-   */
-  async function shutdown(): Promise<void> {
-    ops.closing = true;
-    accounts.stop();
-    clearInterval(sweep);
-    const timeoutMs = config.shutdownTimeoutMs ?? 10_000;
-    const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+/** What a running server holds, for shutdown. */
+interface RunningParts {
+  config: Config;
+  server: Server;
+  ops: ServerOps;
+  accounts: Accounts;
+  control: Control;
+  users: UserRegistry;
+  serverDb: ServerDb;
+  sweep: NodeJS.Timeout;
+}
+
+/**
+ * Graceful shutdown: stop accepting (new requests on open connections get
+ * 503 and `connection: close`), let running requests finish within the
+ * shutdown timeout, then cut what is left; roll back open sync sessions and
+ * close every database, each user under its lock so no handler still holds
+ * the files. A full upload cut short never touched the collection: the
+ * upload is swapped in only once completely received and verified.
+ */
+async function shutdown(parts: RunningParts): Promise<void> {
+  const { config, server, ops, accounts, control, users, serverDb } = parts;
+  ops.closing = true;
+  accounts.stop();
+  clearInterval(parts.sweep);
+  const timeoutMs = config.shutdownTimeoutMs;
+  const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+  if (ops.requestsRunning === 0) server.closeAllConnections();
+  else server.closeIdleConnections();
+  // Connections become idle as their last request ends; close them as they do.
+  // With no request running at all, nothing is worth waiting for (even a
+  // connection still sending its first request's headers).
+  const idle = setInterval(() => {
     if (ops.requestsRunning === 0) server.closeAllConnections();
     else server.closeIdleConnections();
-    // Connections become idle as their last request ends; close them as they do.
-    // With no request running at all, nothing is worth waiting for (even a
-    // connection still sending its first request's headers).
-    const idle = setInterval(() => {
-      if (ops.requestsRunning === 0) server.closeAllConnections();
-      else server.closeIdleConnections();
-    }, 50);
-    const inTime = await Promise.race([drained.then(() => true), sleep(timeoutMs).then(() => false)]);
-    clearInterval(idle);
-    if (!inTime) {
-      logger.warn("shutdown timeout reached: closing connections with requests still running", { timeoutMs });
-      server.closeAllConnections();
-    }
-    // Let the handlers finish their cleanup (a cut upload removes its temp file) and log their line.
-    await ops.settled(SHUTDOWN_GRACE_MS);
-    await control.close();
-    const names = [...new Set([...auth.userNames(), ...auth.externalUserNames()])];
-    await Promise.race([
-      Promise.all(names.map((name) => users.get(name).lock.run(() => users.get(name).closeCollection()))),
-      sleep(SHUTDOWN_GRACE_MS),
-    ]);
-    users.closeAll();
-    serverDb.close();
+  }, 50);
+  const inTime = await Promise.race([drained.then(() => true), sleep(timeoutMs).then(() => false)]);
+  clearInterval(idle);
+  if (!inTime) {
+    logger.warn("shutdown timeout reached: closing connections with requests still running", { timeoutMs });
+    server.closeAllConnections();
   }
+  // Let the handlers finish their cleanup (a cut upload removes its temp file) and log their line.
+  await ops.settled(SHUTDOWN_GRACE_MS);
+  await control.close();
+  const auth = accounts.auth;
+  const names = [...new Set([...auth.userNames(), ...auth.externalUserNames()])];
+  await Promise.race([
+    Promise.all(names.map((name) => users.get(name).lock.run(() => users.get(name).closeCollection()))),
+    sleep(SHUTDOWN_GRACE_MS),
+  ]);
+  users.closeAll();
+  serverDb.close();
 }

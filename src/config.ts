@@ -5,34 +5,12 @@ import { isAbsolute, resolve } from "node:path";
 import { type IpHeader, LOOPBACK_PROXIES, parseCidr, parseIpHeader } from "./auth/address.js";
 import { checkUserName } from "./auth/username.js";
 import { type CognitoSettings, CognitoSettingsError, cognitoSettingsFrom } from "./auth/cognito/settings.js";
+import { DEFAULT_LOGIN_SETTINGS, type LoginSettings, type UserFileSpec, type UserSpec } from "./auth/settings.js";
+import type { LogLevel } from "./log.js";
+import { OperatorError } from "./errors.js";
 
-export interface UserSpec {
-  name: string;
-  /** Plain password, or a PHC string when `hashed` is true. */
-  secret: string;
-  hashed: boolean;
-  /** Where the user came from, for error messages (never the secret). */
-  source: string;
-}
-
-/** A user whose password (or PHC hash) is in a file, read at start and on every reload. */
-export interface UserFileSpec {
-  name: string;
-  /** Absolute path (relative ones are resolved against $CREDENTIALS_DIRECTORY when set). */
-  path: string;
-  /** For messages: where the declaration came from, e.g. "--user-file". */
-  origin: string;
-}
-
-export interface LoginSettings {
-  /** Failed logins per client address (IPv6: per /64) within the window before it is throttled; 0 = off. */
-  failuresPerAddress: number;
-  /** Failed logins per user name within the window before that name is throttled; 0 = off. */
-  failuresPerUser: number;
-  windowMs: number;
-  /** Password-hash checks running at once (each is one libuv pool thread). */
-  maxConcurrentChecks: number;
-}
+export { DEFAULT_LOGIN_SETTINGS };
+export type { LoginSettings, UserFileSpec, UserSpec };
 
 export interface Config {
   host: string;
@@ -50,18 +28,20 @@ export interface Config {
   /** Header holding the client address when the peer is a trusted proxy; null = socket peer only. */
   ipHeader: IpHeader | null;
   /** SIGTERM: how long running requests may take to finish before their connections are cut (default 10 s). */
-  shutdownTimeoutMs?: number;
+  shutdownTimeoutMs: number;
   /** /metrics also exports per-user collection and media sizes (labels carry user names). */
-  metricsUserSizes?: boolean;
+  metricsUserSizes: boolean;
   /** Login backend besides the local users: "cognito" adds an AWS Cognito user pool (default "local": none). */
-  auth?: AuthMode;
+  auth: AuthMode;
+  /** ANKI_SYNC_LOG_LEVEL. */
+  logLevel: LogLevel;
   /** Set when auth is "cognito". */
   cognito?: CognitoSettings;
 }
 
 export type AuthMode = "local" | "cognito";
 
-export class ConfigError extends Error {}
+export class ConfigError extends OperatorError {}
 
 export interface ServeFlags {
   host?: string;
@@ -83,6 +63,9 @@ export interface ServeFlags {
 }
 
 export const DEFAULT_PORT = 27701;
+export const DEFAULT_HOST = "0.0.0.0";
+export const DEFAULT_BASE = "./data";
+export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 export const DEFAULT_MAX_PAYLOAD_MEGS = 100;
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10;
 
@@ -95,6 +78,22 @@ function opsSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { shutdownT
     seconds = Number(text);
   }
   return { shutdownTimeoutMs: Math.round(seconds * 1000), metricsUserSizes: flags.metricsUserSizes ?? isTrue(env.SYNC_METRICS_USER_SIZES) };
+}
+
+/** The data folder of every subcommand: --base, else SYNC_BASE, else ./data, made absolute. */
+export function resolveBase(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.SYNC_BASE ?? DEFAULT_BASE);
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** ANKI_SYNC_LOG_LEVEL, for every subcommand. */
+export function logLevelFrom(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const text = env.ANKI_SYNC_LOG_LEVEL;
+  if (text === undefined || text === "") return DEFAULT_LOG_LEVEL;
+  const level = LOG_LEVELS.find((l) => l === text.trim().toLowerCase());
+  if (!level) throw new ConfigError(`ANKI_SYNC_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${text}"`);
+  return level;
 }
 
 function parsePort(value: string, what: string): number {
@@ -154,13 +153,6 @@ function parseCount(value: string | undefined, what: string, fallback: number, m
   return Number(value);
 }
 
-export const DEFAULT_LOGIN_SETTINGS: LoginSettings = {
-  failuresPerAddress: 10,
-  failuresPerUser: 30,
-  windowMs: 10 * 60_000,
-  maxConcurrentChecks: 2,
-};
-
 function loginSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): LoginSettings {
   const d = DEFAULT_LOGIN_SETTINGS;
   return {
@@ -216,11 +208,11 @@ function authSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { auth: Au
 }
 
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const host = flags.host ?? env.SYNC_HOST ?? "0.0.0.0";
+  const host = flags.host ?? env.SYNC_HOST ?? DEFAULT_HOST;
   if (isIP(host) === 0) throw new ConfigError(`host must be an IP address, got "${host}"`);
   const portText = flags.port ?? env.SYNC_PORT;
   const port = portText === undefined ? DEFAULT_PORT : parsePort(portText, flags.port ? "--port" : "SYNC_PORT");
-  const base = resolve(flags.base ?? env.SYNC_BASE ?? "./data");
+  const base = resolveBase(flags.base, env);
   const megsText = flags.maxPayloadMegs ?? env.MAX_SYNC_PAYLOAD_MEGS;
   let megs = DEFAULT_MAX_PAYLOAD_MEGS;
   if (megsText !== undefined) {
@@ -233,5 +225,6 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const userFiles = userFilesFrom(flags, env);
   const login = loginSettingsFrom(flags, env);
   const { trustedProxies, ipHeader } = proxySettingsFrom(flags, env);
-  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env) };
+  const logLevel = logLevelFrom(env);
+  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, logLevel, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env) };
 }

@@ -14,7 +14,8 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 const levelRank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-let threshold: LogLevel = (process.env.ANKI_SYNC_LOG_LEVEL as LogLevel | undefined) ?? "info";
+/** Set from ANKI_SYNC_LOG_LEVEL by the CLI once the configuration is read (src/config.ts validates it). */
+let threshold: LogLevel = "info";
 
 /** syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
 export const SYSLOG_PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };

@@ -19,7 +19,7 @@
 // password file became unreadable) keeps the previous users.
 import { hostname } from "node:os";
 import type Database from "better-sqlite3";
-import type { LoginSettings, UserFileSpec, UserSpec } from "../config.js";
+import type { LoginSettings, UserFileSpec, UserSpec } from "./settings.js";
 import { logger } from "../log.js";
 import { Authenticator, type LoginBackend, StartupError } from "./authenticator.js";
 import type { HostKeyStore } from "./hostkeys.js";

@@ -6,12 +6,13 @@
 // an AWS Cognito user pool (src/auth/cognito/). Throttling, the bound on
 // checks running at once, host-key issuing and the login log lines are shared
 // by both and stay here.
-import type { UserSpec } from "../config.js";
+import { DEFAULT_LOGIN_SETTINGS, type UserSpec } from "./settings.js";
 import type { HostKeyRecord, HostKeyStore } from "./hostkeys.js";
 import { checkUserName, folderFoldedName } from "./username.js";
 import { type Credential, credentialFingerprint, parseCredential, verifyPassword } from "./passwords.js";
 import { BusyError, ConcurrencyLimiter, DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from "./throttle.js";
 import type { LoginFailureReason } from "./login-log.js";
+import { OperatorError } from "../errors.js";
 
 interface KnownUser {
   name: string;
@@ -20,7 +21,7 @@ interface KnownUser {
   fingerprint: string;
 }
 
-export class StartupError extends Error {}
+export class StartupError extends OperatorError {}
 
 /** What a backend says about a user name and password. */
 export type BackendVerdict =
@@ -61,7 +62,7 @@ export interface LoginOptions {
   external?: LoginBackend;
 }
 
-export const DEFAULT_MAX_CONCURRENT_CHECKS = 2;
+export const DEFAULT_MAX_CONCURRENT_CHECKS = DEFAULT_LOGIN_SETTINGS.maxConcurrentChecks;
 export const DEFAULT_MAX_QUEUED_CHECKS = 64;
 /** Logins being checked by the external backend at once: network waits, not CPU, so apart from the hash checks. */
 export const DEFAULT_MAX_CONCURRENT_EXTERNAL_CHECKS = 8;

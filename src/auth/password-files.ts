@@ -5,7 +5,7 @@
 // names the file — never a user without a password. The contents never appear
 // in a message.
 import { readFileSync, statSync } from "node:fs";
-import type { UserFileSpec, UserSpec } from "../config.js";
+import type { UserFileSpec, UserSpec } from "./settings.js";
 import { looksLikePhc } from "./passwords.js";
 
 export class PasswordFileError extends Error {}

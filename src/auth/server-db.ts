@@ -4,12 +4,12 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { SERVER_DB_FILE } from "../data-folder.js";
 
-export const SERVER_DB_NAME = ".anki-sync-server.sqlite3";
 
 export function openServerDb(base: string): Database.Database {
   mkdirSync(base, { recursive: true, mode: 0o700 });
-  const db = new Database(join(base, SERVER_DB_NAME));
+  const db = new Database(join(base, SERVER_DB_FILE));
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");

@@ -18,6 +18,7 @@
 // at most a few checks at a time and a short queue, a login flood costs a
 // couple of pool threads and quick 503s, not stalled syncs.
 import { throttleKey } from "./address.js";
+import { DEFAULT_LOGIN_SETTINGS } from "./settings.js";
 
 export interface ThrottleLimits {
   /** Failed logins per address within the window; 0 disables. */
@@ -28,9 +29,9 @@ export interface ThrottleLimits {
 }
 
 export const DEFAULT_THROTTLE: ThrottleLimits = {
-  failuresPerAddress: 10,
-  failuresPerUser: 30,
-  windowMs: 10 * 60_000,
+  failuresPerAddress: DEFAULT_LOGIN_SETTINGS.failuresPerAddress,
+  failuresPerUser: DEFAULT_LOGIN_SETTINGS.failuresPerUser,
+  windowMs: DEFAULT_LOGIN_SETTINGS.windowMs,
 };
 
 /** Upper bound on tracked keys per table, so an address or name flood cannot grow memory without end. */

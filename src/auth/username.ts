@@ -2,8 +2,13 @@
 // could escape it or confuse tools is refused up front. The same check runs
 // for every source of users (SYNC_USERn, password files, the user store) and
 // before `user add` writes anything.
+import { OperatorError } from "../errors.js";
 
-export class UserNameError extends Error {}
+export class UserNameError extends OperatorError {
+  constructor(message: string) {
+    super(message, { exitCode: 1 });
+  }
+}
 
 export const MAX_USER_NAME_BYTES = 200;
 

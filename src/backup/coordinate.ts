@@ -1,7 +1,7 @@
 // How a maintenance command gets safe access to users' files: through a
 // running server's control socket when there is one, on its own otherwise
 // (see control.ts for the protocol and why it is a socket).
-import { ControlClient, ControlError, ControlListener, FolderBusyError, type HoldMode } from "./control.js";
+import { ControlClient, ControlError, ControlListener, FolderBusyError, type HoldMode } from "../control/socket.js";
 
 export class Coordinator {
   private constructor(

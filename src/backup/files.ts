@@ -18,6 +18,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { open } from "node:fs/promises";
+import { OperatorError } from "../errors.js";
 
 /**
  * Copies `src` to `dest` (which must not exist), fsyncs it, keeps the
@@ -83,7 +84,7 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-export class LockedError extends Error {}
+export class LockedError extends OperatorError {}
 
 /** A lock file holding our pid; a lock left by a dead process is taken over. */
 export function acquirePidLock(path: string, what: string): () => void {

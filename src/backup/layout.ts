@@ -13,11 +13,8 @@
 //     .backup.lock                    held (pid inside) while a backup runs
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { SERVER_DB_NAME } from "../auth/server-db.js";
-import { MEDIA_DB_FILE, MEDIA_FOLDER } from "../media/paths.js";
-import { COLLECTION_FILE } from "../sync/user.js";
-
-export { COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, SERVER_DB_NAME };
+import { COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
+import { OperatorError } from "../errors.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const SNAPSHOT_DATA = "data";
@@ -112,7 +109,7 @@ export interface Manifest {
   durationMs: number;
 }
 
-export class ManifestError extends Error {}
+export class ManifestError extends OperatorError {}
 
 export function readManifest(snapshotDir: string): Manifest {
   const path = join(snapshotDir, MANIFEST_FILE);
@@ -132,7 +129,7 @@ export function readManifest(snapshotDir: string): Manifest {
 /** A folder in the data folder that holds a user's data (not the server's own dot files). */
 export function isUserFolder(base: string, name: string): boolean {
   if (name.startsWith(".")) return false;
-  const dir = join(base, name);
+  const dir = userDir(base, name);
   try {
     if (!statSync(dir).isDirectory()) return false;
   } catch {

@@ -19,7 +19,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { MediaDb } from "../media/db.js";
-import { MEDIA_DB_FILE } from "../media/paths.js";
+import { MEDIA_DB_FILE } from "../data-folder.js";
 import { logger } from "../log.js";
 
 /**
@@ -35,18 +35,8 @@ export const UNKNOWN_MEDIA_USN_FLOOR = 100_000_000;
 export function currentMediaUsn(userDir: string): number {
   const path = join(userDir, MEDIA_DB_FILE);
   if (!existsSync(path)) return 0;
-  let db: Database.Database | undefined;
   try {
-    db = new Database(path, { fileMustExist: true });
-    db.pragma("busy_timeout = 5000");
-    let best = 0;
-    try {
-      best = Math.max(best, (db.prepare("SELECT last_usn FROM meta").pluck().get() as number | undefined) ?? 0);
-    } catch {
-      // an old or damaged meta table: the rows still tell
-    }
-    best = Math.max(best, (db.prepare("SELECT coalesce(max(usn), 0) FROM media").pluck().get() as number | undefined) ?? 0);
-    return best;
+    return MediaDb.readHighestUsn(userDir);
   } catch (err) {
     logger.warn("cannot read the old media.db; media usns restart far above any it can have used", {
       path,
@@ -54,8 +44,6 @@ export function currentMediaUsn(userDir: string): number {
       reason: (err as Error).message,
     });
     return UNKNOWN_MEDIA_USN_FLOOR;
-  } finally {
-    db?.close();
   }
 }
 

@@ -21,15 +21,14 @@ import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:f
 import { join } from "node:path";
 import { checkUserName } from "../auth/username.js";
 import { logger } from "../log.js";
-import { DOWNLOAD_TEMP_PATTERN, PENDING_FILE, UPLOAD_TEMP_PATTERN } from "../media/paths.js";
+import { DOWNLOAD_TEMP_PATTERN, MEDIA_DB_FILE, MEDIA_FOLDER, MEDIA_PENDING_FILE, RESET_TRASH_PREFIX, UPLOAD_TEMP_PATTERN, userDir } from "../data-folder.js";
 import { Coordinator } from "./coordinate.js";
 import { fsyncDir, matchOwner, removeTree } from "./files.js";
-import { MEDIA_DB_FILE, MEDIA_FOLDER } from "./layout.js";
 import { createMediaDbAbove, currentMediaUsn } from "./media-usn.js";
+import { OperatorError } from "../errors.js";
 
-export const RESET_TRASH_PREFIX = ".reset-old-";
 
-export class ResetRefused extends Error {}
+export class ResetRefused extends OperatorError {}
 
 export interface ResetOptions {
   base: string;
@@ -52,14 +51,14 @@ function isMediaState(name: string): boolean {
     name === `${MEDIA_DB_FILE}-wal` ||
     name === `${MEDIA_DB_FILE}-shm` ||
     name === `${MEDIA_DB_FILE}-journal` ||
-    name === PENDING_FILE ||
+    name === MEDIA_PENDING_FILE ||
     UPLOAD_TEMP_PATTERN.test(name) ||
     DOWNLOAD_TEMP_PATTERN.test(name)
   );
 }
 
 function reset(base: string, user: string, mediaOnly: boolean): { trash: string; lastUsn: number } {
-  const live = join(base, user);
+  const live = userDir(base, user);
   const floor = currentMediaUsn(live);
   const trash = join(base, `${RESET_TRASH_PREFIX}${user}-${randomBytes(4).toString("hex")}`);
   if (mediaOnly) {
@@ -85,7 +84,7 @@ export async function resetUser(options: ResetOptions): Promise<ResetResult> {
   } catch (err) {
     throw new ResetRefused((err as Error).message);
   }
-  const live = join(options.base, options.user);
+  const live = userDir(options.base, options.user);
   if (!existsSync(live) || !statSync(live).isDirectory()) {
     throw new ResetRefused(`user ${options.user} has no folder in ${options.base}; nothing to reset`);
   }

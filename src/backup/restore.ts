@@ -29,14 +29,15 @@ import { logger } from "../log.js";
 import { MediaDb } from "../media/db.js";
 import { Coordinator } from "./coordinate.js";
 import { copyWithSha1, fsyncDir, matchOwner, removeTree } from "./files.js";
-import { COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, SNAPSHOT_DATA } from "./layout.js";
+import { COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, RESTORE_STAGING_PREFIX, userDir } from "../data-folder.js";
+import { SNAPSHOT_DATA } from "./layout.js";
 import { createMediaDbAbove, currentMediaUsn, renumberMediaDb } from "./media-usn.js";
 import type { ProgressReporter } from "./snapshot.js";
 import { verifySnapshot } from "./verify.js";
+import { OperatorError } from "../errors.js";
 
-export const RESTORE_STAGING_PREFIX = ".restore-";
 
-export class RestoreRefused extends Error {}
+export class RestoreRefused extends OperatorError {}
 
 export interface RestoreOptions {
   base: string;
@@ -101,7 +102,7 @@ async function stageUser(snapshotUserDir: string, stage: string, progress: Progr
  * Returns the folder the old data was moved to (to delete afterwards).
  */
 function swapIn(base: string, user: string, stage: string, nowMs: number, result: RestoredUser): string | undefined {
-  const live = join(base, user);
+  const live = userDir(base, user);
   const liveExists = existsSync(live);
 
   const stagedCol = join(stage, COLLECTION_FILE);

@@ -22,22 +22,19 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openCollectionDb } from "../collection/open.js";
 import { logger } from "../log.js";
+import { BACKUP_STAGING_PREFIX, COLLECTION_FILE, MEDIA_DB_FILE, MEDIA_FOLDER, SERVER_DB_FILE, userDir } from "../data-folder.js";
 import { Coordinator } from "./coordinate.js";
 import { acquirePidLock, copyWithSha1, fsyncDir, isProcessAlive, moveFile, removeTree, tryLink } from "./files.js";
 import {
   BACKUP_LOCK,
-  COLLECTION_FILE,
   type CollectionInfo,
   INCOMPLETE_PREFIX,
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
-  MEDIA_DB_FILE,
-  MEDIA_FOLDER,
   type Manifest,
   type MediaDbInfo,
   type MediaFilesInfo,
-  SERVER_DB_NAME,
   SNAPSHOT_DATA,
   type UserManifest,
   listSnapshots,
@@ -47,11 +44,10 @@ import {
 } from "./layout.js";
 import { type RetentionPolicy, planRetention } from "./retention.js";
 import { finishCopy, hashFile, onlineBackup } from "./sqlite.js";
-
-export const STAGING_PREFIX = ".backup-staging-";
+import { OperatorError } from "../errors.js";
 
 /** Refused before anything was written or deleted. */
-export class BackupRefused extends Error {}
+export class BackupRefused extends OperatorError {}
 
 export interface ProgressReporter {
   /** A transient status line (shown on a terminal, dropped otherwise). */
@@ -110,7 +106,7 @@ function cleanLeftovers(to: string, base: string): void {
     if (!isProcessAlive(pid)) removeTree(join(to, name));
   }
   for (const name of readdirSync(base)) {
-    if (!name.startsWith(STAGING_PREFIX)) continue;
+    if (!name.startsWith(BACKUP_STAGING_PREFIX)) continue;
     const pid = Number(/^\.backup-staging-(\d+)-/.exec(name)?.[1]);
     if (!isProcessAlive(pid)) removeTree(join(base, name));
   }
@@ -330,6 +326,70 @@ class UserBackup {
   }
 }
 
+/** Copies the server database into the snapshot (an online SQLite backup), if there is one. */
+async function copyServerDb(base: string, dataDir: string): Promise<Manifest["serverDb"]> {
+  const liveServerDb = join(base, SERVER_DB_FILE);
+  if (!existsSync(liveServerDb)) return null;
+  const dest = join(dataDir, SERVER_DB_FILE);
+  await onlineBackup(liveServerDb, dest);
+  finishCopy(dest, "plain");
+  const { hex, bytes } = await hashFile(dest, "sha256");
+  return { path: `${SNAPSHOT_DATA}/${SERVER_DB_FILE}`, bytes, sha256: hex, integrity: "ok" };
+}
+
+function warnOfMediaMismatch(user: string, entry: UserManifest): void {
+  if (entry.media.missing.length === 0 && entry.media.mismatched.length === 0) return;
+  logger.warn("backup: media files on the server do not match media.db", {
+    user,
+    missing: entry.media.missing.length,
+    mismatched: entry.media.mismatched.length,
+    examples: [...entry.media.missing, ...entry.media.mismatched].slice(0, 5).join(", "),
+  });
+}
+
+/** The manifest entry of a user whose backup failed: nothing of theirs is in the snapshot. */
+function failedUserManifest(user: string, err: Error): UserManifest {
+  return {
+    name: user,
+    collection: null,
+    mediaDb: null,
+    media: { files: 0, bytes: 0, linked: 0, copied: 0, bytesCopied: 0, missing: [], mismatched: [], untracked: 0 },
+    error: err.message,
+  };
+}
+
+interface ManifestParts {
+  name: string;
+  now: Date;
+  base: string;
+  serverRunning: boolean;
+  serverDb: Manifest["serverDb"];
+  users: UserManifest[];
+  bytesCopied: number;
+  started: number;
+}
+
+function buildManifest(p: ManifestParts): Manifest {
+  const sum = (f: (u: UserManifest) => number) => p.users.reduce((a, u) => a + f(u), 0);
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    name: p.name,
+    created: p.now.toISOString(),
+    source: { base: p.base, host: hostname(), serverRunning: p.serverRunning },
+    serverDb: p.serverDb,
+    users: p.users,
+    totals: {
+      users: p.users.length,
+      bytes: (p.serverDb?.bytes ?? 0) + sum((u) => (u.collection?.bytes ?? 0) + (u.mediaDb?.bytes ?? 0) + u.media.bytes),
+      bytesCopied: p.bytesCopied,
+      mediaLinked: sum((u) => u.media.linked),
+      mediaCopied: sum((u) => u.media.copied),
+    },
+    durationMs: Date.now() - p.started,
+  };
+}
+
 export async function takeBackup(options: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const progress = options.progress ?? silent;
@@ -353,26 +413,18 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     const serverRunning = coordinator.serverRunning;
     const holdTimeoutMs = options.holdTimeoutMs ?? 120_000;
 
-    let serverDb: Manifest["serverDb"] = null;
-    const liveServerDb = join(options.base, SERVER_DB_NAME);
-    if (existsSync(liveServerDb)) {
-      const dest = join(dataDir, SERVER_DB_NAME);
-      await onlineBackup(liveServerDb, dest);
-      finishCopy(dest, "plain");
-      const { hex, bytes } = await hashFile(dest, "sha256");
-      serverDb = { path: `${SNAPSHOT_DATA}/${SERVER_DB_NAME}`, bytes, sha256: hex, integrity: "ok" };
-    }
+    const serverDb = await copyServerDb(options.base, dataDir);
 
     const manifests: UserManifest[] = [];
     const failedUsers: string[] = [];
     let bytesCopied = serverDb?.bytes ?? 0;
     for (const user of users) {
-      const liveDir = join(options.base, user);
+      const liveDir = userDir(options.base, user);
       const job = new UserBackup(user, liveDir, join(dataDir, user), previousUserDir(options.to, earlier, user), progress);
       try {
         let entry: UserManifest;
         if (serverRunning) {
-          stageRoot ??= join(options.base, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString("hex")}`);
+          stageRoot ??= join(options.base, `${BACKUP_STAGING_PREFIX}${process.pid}-${randomBytes(4).toString("hex")}`);
           const stageDir = join(stageRoot, user);
           progress.status(`${user}: waiting for the server to hold the user`);
           await coordinator.withUser(user, "read", holdTimeoutMs, () => job.stage(stageDir));
@@ -382,47 +434,17 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
           entry = await job.write(liveDir, false);
         }
         manifests.push(entry);
-        if (entry.media.missing.length > 0 || entry.media.mismatched.length > 0) {
-          logger.warn("backup: media files on the server do not match media.db", {
-            user,
-            missing: entry.media.missing.length,
-            mismatched: entry.media.mismatched.length,
-            examples: [...entry.media.missing, ...entry.media.mismatched].slice(0, 5).join(", "),
-          });
-        }
+        warnOfMediaMismatch(user, entry);
       } catch (err) {
         failedUsers.push(user);
         logger.error("backup of user failed", { user, reason: (err as Error).message });
         removeTree(join(dataDir, user));
-        manifests.push({
-          name: user,
-          collection: null,
-          mediaDb: null,
-          media: { files: 0, bytes: 0, linked: 0, copied: 0, bytesCopied: 0, missing: [], mismatched: [], untracked: 0 },
-          error: (err as Error).message,
-        });
+        manifests.push(failedUserManifest(user, err as Error));
       }
       bytesCopied += job.bytesCopied;
     }
 
-    const sum = (f: (u: UserManifest) => number) => manifests.reduce((a, u) => a + f(u), 0);
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      name,
-      created: now.toISOString(),
-      source: { base: options.base, host: hostname(), serverRunning },
-      serverDb,
-      users: manifests,
-      totals: {
-        users: manifests.length,
-        bytes: (serverDb?.bytes ?? 0) + sum((u) => (u.collection?.bytes ?? 0) + (u.mediaDb?.bytes ?? 0) + u.media.bytes),
-        bytesCopied,
-        mediaLinked: sum((u) => u.media.linked),
-        mediaCopied: sum((u) => u.media.copied),
-      },
-      durationMs: Date.now() - started,
-    };
+    const manifest = buildManifest({ name, now, base: options.base, serverRunning, serverDb, users: manifests, bytesCopied, started });
     writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n", { mode: 0o600 });
     fsyncDir(dataDir);
     fsyncDir(tmp);

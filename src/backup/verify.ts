@@ -3,7 +3,8 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { MEDIA_DB_FILE, MEDIA_FOLDER, type Manifest, SNAPSHOT_DATA, readManifest } from "./layout.js";
+import { MEDIA_DB_FILE, MEDIA_FOLDER } from "../data-folder.js";
+import { type Manifest, SNAPSHOT_DATA, readManifest } from "./layout.js";
 import type { ProgressReporter } from "./snapshot.js";
 import { hashFile, verifyDb } from "./sqlite.js";
 

@@ -2,16 +2,11 @@
 // (see src/backup/snapshot.ts), safe while the server runs.
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ControlError } from "../backup/control.js";
-import { LockedError } from "../backup/files.js";
+import { commandAction } from "./action.js";
 import { TerminalProgress } from "../backup/progress.js";
-import { BackupRefused, takeBackup } from "../backup/snapshot.js";
+import { takeBackup } from "../backup/snapshot.js";
+import { resolveBase } from "../config.js";
 import { logger } from "../log.js";
-
-/** --base, else SYNC_BASE, else ./data: the same folder `serve` uses. */
-export function resolveBase(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(flag ?? env.SYNC_BASE ?? "./data");
-}
 
 export function parseCount(value: string, what: string): number {
   if (!/^\d+$/.test(value.trim())) throw new Error(`${what} must be a whole number, got "${value}"`);
@@ -39,7 +34,7 @@ export function registerBackup(program: Command): void {
     .option("--keep-daily <n>", "keep the newest snapshot of each of the last N days that have one")
     .option("--keep-weekly <n>", "keep the newest snapshot of each of the last N ISO weeks that have one")
     .option("--hold-timeout <seconds>", "how long to wait for a busy user on a running server", "120")
-    .action(async (flags: BackupFlags) => {
+    .action(commandAction({ refused: "backup refused", failed: "backup failed" }, async (flags: BackupFlags) => {
       const progress = new TerminalProgress();
       try {
         const result = await takeBackup({
@@ -70,15 +65,8 @@ export function registerBackup(program: Command): void {
         } else {
           logger.info("backup complete", fields);
         }
-      } catch (err) {
+      } finally {
         progress.clear();
-        if (err instanceof BackupRefused || err instanceof LockedError || err instanceof ControlError) {
-          logger.error(`backup refused: ${err.message}`);
-          process.exitCode = 2;
-          return;
-        }
-        logger.error(`backup failed: ${(err as Error).message}`);
-        process.exitCode = 1;
       }
-    });
+    }));
 }

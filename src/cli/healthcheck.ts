@@ -2,6 +2,7 @@
 // 200 in time; for systemd timers, container HEALTHCHECKs and monitoring.
 import { isIP } from "node:net";
 import type { Command } from "commander";
+import { commandAction } from "./action.js";
 import { DEFAULT_PORT } from "../config.js";
 
 interface HealthFlags {
@@ -23,7 +24,7 @@ export function registerHealthcheck(program: Command): void {
     .option("--host <ip>", "address the server listens on (env SYNC_HOST, default 127.0.0.1)")
     .option("--port <port>", `port (env SYNC_PORT, default ${DEFAULT_PORT})`)
     .option("--timeout <seconds>", "how long to wait for the answer", "5")
-    .action(async (flags: HealthFlags) => {
+    .action(commandAction({}, async (flags: HealthFlags) => {
       const host = flags.host ?? process.env.SYNC_HOST ?? "127.0.0.1";
       const portText = flags.port ?? process.env.SYNC_PORT ?? String(DEFAULT_PORT);
       const port = Number(portText);
@@ -47,5 +48,5 @@ export function registerHealthcheck(program: Command): void {
         process.stderr.write(`${url}: ${e.name === "TimeoutError" ? `no answer within ${seconds} s` : (e.cause?.code ?? e.message)}\n`);
       }
       process.exitCode = 1;
-    });
+    }));
 }

@@ -2,10 +2,10 @@
 // devices rebuild it (see src/backup/reset.ts and docs/operations.md for what
 // each device's next sync does).
 import type { Command } from "commander";
-import { ControlError } from "../backup/control.js";
-import { ResetRefused, resetUser } from "../backup/reset.js";
-import { logger } from "../log.js";
-import { parseCount, resolveBase } from "./backup.js";
+import { commandAction } from "./action.js";
+import { resetUser } from "../backup/reset.js";
+import { resolveBase } from "../config.js";
+import { parseCount } from "./backup.js";
 
 interface ResetFlags {
   base?: string;
@@ -23,7 +23,7 @@ export function registerResetUser(program: Command): void {
     .option("--media-only", "reset only the media (media.db and files); keep the collection")
     .option("--confirm", "really do it (without it, only says what would happen)")
     .option("--hold-timeout <seconds>", "how long to wait for a busy user on a running server", "120")
-    .action(async (name: string, flags: ResetFlags) => {
+    .action(commandAction({ refused: "reset-user refused", failed: "reset-user failed" }, async (name: string, flags: ResetFlags) => {
       const base = resolveBase(flags.base);
       const what = flags.mediaOnly ? `the media (media.db and media files) of user ${name}` : `the collection and all media of user ${name}`;
       if (!flags.confirm) {
@@ -37,16 +37,6 @@ export function registerResetUser(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      try {
-        await resetUser({ base, user: name, mediaOnly: flags.mediaOnly ?? false, holdTimeoutMs: parseCount(flags.holdTimeout ?? "120", "--hold-timeout") * 1000 });
-      } catch (err) {
-        if (err instanceof ResetRefused || err instanceof ControlError) {
-          logger.error(`reset-user refused: ${err.message}`);
-          process.exitCode = 2;
-          return;
-        }
-        logger.error(`reset-user failed: ${(err as Error).message}`);
-        process.exitCode = 1;
-      }
-    });
+      await resetUser({ base, user: name, mediaOnly: flags.mediaOnly ?? false, holdTimeoutMs: parseCount(flags.holdTimeout ?? "120", "--hold-timeout") * 1000 });
+    }));
 }

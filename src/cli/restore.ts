@@ -2,13 +2,13 @@
 // src/backup/restore.ts for what it does to the clients' next sync).
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ControlError } from "../backup/control.js";
-import { ManifestError } from "../backup/layout.js";
+import { commandAction } from "./action.js";
 import { TerminalProgress } from "../backup/progress.js";
-import { RestoreRefused, restoreSnapshot } from "../backup/restore.js";
+import { restoreSnapshot } from "../backup/restore.js";
 import { verifySnapshot } from "../backup/verify.js";
 import { logger } from "../log.js";
-import { collect, parseCount, resolveBase } from "./backup.js";
+import { resolveBase } from "../config.js";
+import { collect, parseCount } from "./backup.js";
 
 interface RestoreFlags {
   from: string;
@@ -27,7 +27,7 @@ export function registerRestore(program: Command): void {
     .option("--user <name>", "only this user; repeatable (default: every user in the snapshot)", collect)
     .option("--check", "only verify the snapshot (checksums, integrity, media); change nothing")
     .option("--hold-timeout <seconds>", "how long to wait for a busy user on a running server", "120")
-    .action(async (flags: RestoreFlags) => {
+    .action(commandAction({ refused: "restore refused", failed: "restore failed" }, async (flags: RestoreFlags) => {
       const progress = new TerminalProgress();
       const from = resolve(flags.from);
       try {
@@ -64,15 +64,8 @@ export function registerRestore(program: Command): void {
             "collection with the device's. Media resynchronizes by itself (devices may report that a media\n" +
             "resync is required once, then upload files the restored state lacks).\n",
         );
-      } catch (err) {
+      } finally {
         progress.clear();
-        if (err instanceof RestoreRefused || err instanceof ManifestError || err instanceof ControlError) {
-          logger.error(`restore refused: ${err.message}`);
-          process.exitCode = 2;
-          return;
-        }
-        logger.error(`restore failed: ${(err as Error).message}`);
-        process.exitCode = 1;
       }
-    });
+    }));
 }

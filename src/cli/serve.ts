@@ -1,9 +1,8 @@
 // `anki-sync-server serve`: run the server until SIGTERM/SIGINT.
 import type { Command } from "commander";
-import { ConfigError, DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, loadConfig, type ServeFlags } from "../config.js";
-import { NoUsersError, startServer } from "../app.js";
-import { StartupError } from "../auth/authenticator.js";
-import { ControlError } from "../backup/control.js";
+import { commandAction } from "./action.js";
+import { DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, loadConfig, type ServeFlags } from "../config.js";
+import { startServer } from "../app.js";
 import { DEFAULT_COGNITO_GRACE_SECONDS, DEFAULT_COGNITO_REVALIDATE_SECONDS } from "../auth/cognito/settings.js";
 import { logger } from "../log.js";
 
@@ -54,21 +53,11 @@ export function registerServe(program: Command): void {
       "--cognito-grace-period <seconds>",
       `with --auth cognito: while Cognito is unreachable, keys checked at most this long ago keep working (env COGNITO_GRACE_PERIOD, default ${DEFAULT_COGNITO_GRACE_SECONDS})`,
     )
-    .action(async (flags: ServeFlags) => {
-      let running;
-      let config;
-      try {
-        config = loadConfig(flags);
-        running = await startServer(config);
-      } catch (err) {
-        // ControlError: another server, or a restore/reset-user, works on this data folder.
-        if (err instanceof ConfigError || err instanceof NoUsersError || err instanceof StartupError || err instanceof ControlError) {
-          logger.error(err.message);
-          process.exitCode = 2;
-          return;
-        }
-        throw err;
-      }
+    .action(commandAction({}, async (flags: ServeFlags) => {
+      // Refusals (bad configuration, no users, another server or a restore/reset-user
+      // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
+      const config = loadConfig(flags);
+      const running = await startServer(config);
       // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
       const stop = (signal: string) => {
         logger.info("stopping", { signal });
@@ -76,7 +65,7 @@ export function registerServe(program: Command): void {
         setTimeout(() => {
           logger.error("shutdown did not complete; exiting");
           process.exit(1);
-        }, (config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000) + 5000).unref();
+        }, config.shutdownTimeoutMs + 5000).unref();
         running
           .close()
           .then(() => logger.info("stopped"))
@@ -89,5 +78,5 @@ export function registerServe(program: Command): void {
       });
       process.once("SIGTERM", () => stop("SIGTERM"));
       process.once("SIGINT", () => stop("SIGINT"));
-    });
+    }));
 }

@@ -10,17 +10,25 @@
 // that record and says whether the running server picked the change up.
 import { chownSync, existsSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
+import { commandAction } from "./action.js";
 import type Database from "better-sqlite3";
 import { USER_STORE_SOURCE } from "../auth/accounts.js";
 import { HostKeyStore, type HostKeyInfo } from "../auth/hostkeys.js";
 import { CredentialError, hashPasswordArgon2id, looksLikePhc, parseCredential } from "../auth/passwords.js";
-import { openServerDb, SERVER_DB_NAME } from "../auth/server-db.js";
+import { openServerDb } from "../auth/server-db.js";
+import { resolveBase } from "../config.js";
+import { SERVER_DB_FILE, userDir } from "../data-folder.js";
 import { type ReloadRecord, UserStore } from "../auth/user-store.js";
 import { checkUserName, folderFoldedName, UserNameError } from "../auth/username.js";
+import { OperatorError } from "../errors.js";
 
-class CliError extends Error {}
+class CliError extends OperatorError {
+  constructor(message: string) {
+    super(message, { exitCode: 1 });
+  }
+}
 
 interface BaseFlags {
   base?: string;
@@ -41,7 +49,7 @@ function out(line = ""): void {
 }
 
 function baseDir(flags: BaseFlags): string {
-  return resolve(flags.base ?? process.env.SYNC_BASE ?? "./data");
+  return resolveBase(flags.base);
 }
 
 /**
@@ -62,7 +70,7 @@ function fixOwnership(base: string): void {
   }
   if (owner.uid === 0) return;
   for (const suffix of ["", "-wal", "-shm", "-journal"]) {
-    const path = join(base, SERVER_DB_NAME + suffix);
+    const path = join(base, SERVER_DB_FILE + suffix);
     try {
       if (statSync(path).uid !== owner.uid) chownSync(path, owner.uid, owner.gid);
     } catch {
@@ -80,7 +88,7 @@ interface Opened {
 
 function open(flags: BaseFlags, create: boolean): Opened {
   const base = baseDir(flags);
-  if (!create && !existsSync(join(base, SERVER_DB_NAME))) {
+  if (!create && !existsSync(join(base, SERVER_DB_FILE))) {
     throw new CliError(`no server database in ${base} (is that the data folder? give it with --base or SYNC_BASE)`);
   }
   const existed = existsSync(base);
@@ -281,7 +289,7 @@ async function addUser(name: string, flags: PasswordFlags): Promise<void> {
   checkedName(name);
   // Check what can be checked before asking for the password.
   const base = baseDir(flags);
-  if (existsSync(join(base, SERVER_DB_NAME))) {
+  if (existsSync(join(base, SERVER_DB_FILE))) {
     await withStore(flags, false, ({ store }) => preAddChecks(store, name));
   }
   const phc = await secretToPhc(flags);
@@ -337,7 +345,7 @@ async function removeUser(name: string, flags: BaseFlags & { wait: boolean }): P
       return g;
     })();
     out(`Removed user ${name}; ${sessionsText(revoked)} revoked.`);
-    if (existsSync(join(base, name))) out(`Their collection is kept in ${join(base, name)}; delete that folder yourself if it is no longer wanted.`);
+    if (existsSync(userDir(base, name))) out(`Their collection is kept in ${userDir(base, name)}; delete that folder yourself if it is no longer wanted.`);
     await reportPickup(store, generation, flags.wait);
   });
 }
@@ -443,19 +451,9 @@ function passwordOptions(cmd: Command): Command {
     .option("--no-wait", "do not wait for the running server to confirm the change");
 }
 
+/** CliError and UserNameError (operator errors, exit 1) end the command with "error: <message>". */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      if (err instanceof CliError || err instanceof UserNameError) {
-        process.stderr.write(`error: ${err.message}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      throw err;
-    }
-  };
+  return commandAction({ plain: true }, fn);
 }
 
 export function registerUser(program: Command): void {

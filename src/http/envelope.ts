@@ -7,14 +7,8 @@ import { pipeline } from "node:stream/promises";
 import { CompressStream, compress } from "zstd-napi";
 import { createRequire } from "node:module";
 import type * as ZstdBinding from "zstd-napi/binding.js";
-import { HttpError, badRequest } from "./errors.js";
-
-export interface SyncHeader {
-  version: number;
-  hostKey: string;
-  clientVersion: string;
-  sessionKey: string;
-}
+import { HttpError, badRequest } from "../protocol/errors.js";
+import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
 
 export const MIN_SYNC_VERSION = 8;
 export const MAX_SYNC_VERSION = 11;
@@ -43,13 +37,6 @@ export class BodyTooLargeError extends HttpError {
   constructor(limit: number) {
     super(413, `request body exceeds ${limit} bytes`);
   }
-}
-
-export interface BodyLimits {
-  /** Bytes on the wire. */
-  compressed: number;
-  /** Bytes after decompression. */
-  decompressed: number;
 }
 
 // zstd-napi's low-level streaming context; a CommonJS module whose named
@@ -130,12 +117,6 @@ export async function readPayload(req: IncomingMessage, limits: BodyLimits): Pro
   });
   if (result.overLimit) throw new BodyTooLargeError(limits.decompressed);
   return Buffer.concat(chunks);
-}
-
-export interface FileBodyResult {
-  bytes: number;
-  /** The decompressed body reached the limit; the file holds only a prefix. */
-  tooLarge: boolean;
 }
 
 /** Streams the decompressed payload into a new file at `path`, never holding it whole in memory. */

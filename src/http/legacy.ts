@@ -20,9 +20,9 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGunzip, gunzip } from "node:zlib";
 import busboy from "busboy";
-import type { BodyLimits, FileBodyResult, SyncHeader } from "./envelope.js";
-import { HttpError, badRequest } from "./errors.js";
-import type { RequestEnvelope } from "./types.js";
+import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
+import { HttpError, badRequest } from "../protocol/errors.js";
+import type { RequestEnvelope } from "../protocol/types.js";
 
 const gunzipAsync = promisify(gunzip);
 

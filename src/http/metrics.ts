@@ -17,16 +17,10 @@
 //   process_start_time_seconds, process_resident_memory_bytes
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import { COLLECTION_FILE, userDir } from "../data-folder.js";
+import { MediaDb } from "../media/db.js";
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
-
-/** Session-ending routes: the normal sync of that user is over whatever they answer. */
-const ENDS_SESSION = new Set(["/sync/finish", "/sync/abort", "/sync/meta", "/sync/upload", "/sync/download"]);
-/** Routes that run inside a normal sync session; an error there ends it too (the server rolls back). */
-const IN_SESSION = new Set(["/sync/start", "/sync/applyGraves", "/sync/applyChanges", "/sync/chunk", "/sync/applyChunk", "/sync/sanityCheck2"]);
-/** Abandoned syncs are rolled back by the server after 30 minutes; stop counting them then. */
-const SESSION_FORGET_MS = 30 * 60_000;
 
 export function escapeLabel(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -101,6 +95,8 @@ export interface MetricsOptions {
   userSizes: boolean;
   /** Users whose files must not be opened now (a restore or reset is swapping them). */
   skipUser?: (name: string) => boolean;
+  /** Normal syncs in progress, as the user registry knows them. */
+  activeSessions?: () => number;
 }
 
 export class Metrics {
@@ -112,8 +108,6 @@ export class Metrics {
   private readonly loginDuration = new Histogram();
   private readonly syncs = new Family(() => ({ n: 0 }));
   private readonly syncDurations = new Family(() => new Histogram());
-  /** user -> when their normal sync's `start` succeeded. */
-  private readonly sessions = new Map<string, number>();
   private inFlight = 0;
   private sizeCache: { at: number; lines: string[] } | undefined;
   private readonly startTime = Date.now() / 1000;
@@ -146,18 +140,16 @@ export class Metrics {
       this.loginDuration.observe(r.seconds);
       return;
     }
-    const user = r.user;
     const ok = r.status === 200;
-    if (route === "/sync/start" && ok && user !== undefined) this.sessions.set(user, Date.now());
-    if (route === "/sync/finish" && ok && user !== undefined) {
-      const began = this.sessions.get(user);
-      this.syncs.get({ kind: "normal" }).n++;
-      if (began !== undefined) this.syncDurations.get({ kind: "normal" }).observe((Date.now() - began) / 1000);
-    }
     if (route === "/sync/upload" && ok) this.countFull("full_upload", r.seconds);
     if (route === "/sync/download" && ok) this.countFull("full_download", r.seconds);
     if (route === "/msync/mediaSanity" && ok) this.syncs.get({ kind: "media" }).n++;
-    if (user !== undefined && (ENDS_SESSION.has(route) || (IN_SESSION.has(route) && !ok))) this.sessions.delete(user);
+  }
+
+  /** A normal sync committed (the user registry tells, at `finish`): `startedAt` is when its `start` ran. */
+  sessionCommitted(startedAt: number, now = Date.now()): void {
+    this.syncs.get({ kind: "normal" }).n++;
+    this.syncDurations.get({ kind: "normal" }).observe((now - startedAt) / 1000);
   }
 
   private countFull(kind: string, seconds: number): void {
@@ -165,9 +157,8 @@ export class Metrics {
     this.syncDurations.get({ kind }).observe(seconds);
   }
 
-  activeSyncs(now = Date.now()): number {
-    for (const [user, began] of this.sessions) if (now - began > SESSION_FORGET_MS) this.sessions.delete(user);
-    return this.sessions.size;
+  activeSyncs(): number {
+    return this.options.activeSessions?.() ?? 0;
   }
 
   render(): string {
@@ -213,17 +204,17 @@ export class Metrics {
     }
     for (const name of names.sort()) {
       if (this.options.skipUser?.(name)) continue;
-      const dir = join(this.options.base, name);
+      const dir = userDir(this.options.base, name);
       let colBytes = 0;
       try {
         if (!statSync(dir).isDirectory()) continue;
-        for (const suffix of ["", "-wal"]) colBytes += statSync(join(dir, `collection.anki2${suffix}`), { throwIfNoEntry: false })?.size ?? 0;
+        for (const suffix of ["", "-wal"]) colBytes += statSync(join(dir, `${COLLECTION_FILE}${suffix}`), { throwIfNoEntry: false })?.size ?? 0;
       } catch {
         continue;
       }
       const label = labelText({ user: name });
       col.push(`anki_sync_user_collection_bytes${label} ${colBytes}`);
-      const media = readMediaTotals(join(dir, "media.db"));
+      const media = readMediaTotals(dir);
       mediaBytes.push(`anki_sync_user_media_bytes${label} ${media.bytes}`);
       mediaFiles.push(`anki_sync_user_media_files${label} ${media.files}`);
     }
@@ -243,16 +234,9 @@ export class Metrics {
   }
 }
 
-function readMediaTotals(path: string): { bytes: number; files: number } {
+function readMediaTotals(dir: string): { bytes: number; files: number } {
   try {
-    // Only reads; not opened read-only, which would leave -wal/-shm files behind.
-    const db = new Database(path, { fileMustExist: true });
-    try {
-      const row = db.prepare("SELECT total_bytes AS bytes, total_nonempty_files AS files FROM meta").get() as { bytes: number; files: number } | undefined;
-      return row ?? { bytes: 0, files: 0 };
-    } finally {
-      db.close();
-    }
+    return MediaDb.readTotals(dir);
   } catch {
     return { bytes: 0, files: 0 };
   }

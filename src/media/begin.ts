@@ -1,10 +1,10 @@
 // POST /msync/begin (and the legacy GET form, routed here by the server):
 // the media usn, and the host key handed back as the old "session key" for
 // clients that still send it on later calls. No side effects.
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import type { Reply, RequestInfo } from "../http/types.js";
-import type { UserState } from "../sync/user.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import type { Reply, RequestInfo } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
 import { withMediaDb } from "./db.js";
 import { mediaResult } from "./result.js";
 

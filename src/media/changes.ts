@@ -1,10 +1,10 @@
 // POST /msync/mediaChanges {"lastUsn": n}: up to 1000 [name, usn, sha1] rows
 // changed after n, sorted by usn (the client adopts the last row's usn);
 // sha1 is "" for a deletion. The client asks until it gets [].
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import type { Reply } from "../http/types.js";
-import type { UserState } from "../sync/user.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import type { Reply } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
 import { MAX_CHANGES_PER_REPLY } from "./limits.js";
 import { withMediaDb } from "./db.js";
 import { mediaResult } from "./result.js";

@@ -137,6 +137,47 @@ export class MediaDb {
     }
   }
 
+  /**
+   * Reads an existing <userDir>/media.db without creating, upgrading or
+   * recovering anything (for metrics and maintenance commands). Throws when
+   * there is none or it cannot be read.
+   */
+  private static inspect<T>(userDir: string, read: (db: Database.Database) => T, busyTimeoutMs = 0): T {
+    // Only reads; not opened read-only, which would leave -wal/-shm files behind.
+    const db = new Database(mediaDbPath(userDir), { fileMustExist: true });
+    try {
+      if (busyTimeoutMs > 0) db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      return read(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Bytes and count of the user's media files, as the meta row counts them ({0, 0} without one). */
+  static readTotals(userDir: string): { bytes: number; files: number } {
+    return MediaDb.inspect(userDir, (db) => {
+      const row = db.prepare("SELECT total_bytes AS bytes, total_nonempty_files AS files FROM meta").get() as { bytes: number; files: number } | undefined;
+      return row ?? { bytes: 0, files: 0 };
+    });
+  }
+
+  /** The highest media usn an existing media.db handed out: the meta row's or any entry's, whichever is higher. */
+  static readHighestUsn(userDir: string): number {
+    return MediaDb.inspect(
+      userDir,
+      (db) => {
+        let best = 0;
+        try {
+          best = Math.max(best, (db.prepare("SELECT last_usn FROM meta").pluck().get() as number | undefined) ?? 0);
+        } catch {
+          // an old or damaged meta table: the rows still tell
+        }
+        return Math.max(best, (db.prepare("SELECT coalesce(max(usn), 0) FROM media").pluck().get() as number | undefined) ?? 0);
+      },
+      5000,
+    );
+  }
+
   close(): void {
     this.db.close();
   }

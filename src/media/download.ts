@@ -14,11 +14,11 @@
 import { rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
-import { badRequest, conflict } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import type { Reply } from "../http/types.js";
+import { badRequest, conflict } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import type { Reply } from "../protocol/types.js";
 import { logger } from "../log.js";
-import type { UserState } from "../sync/user.js";
+import type { UserState } from "../users/user.js";
 import { MediaDb, type MediaEntry } from "./db.js";
 import { MAX_FILES_PER_ZIP, TARGET_ZIP_BYTES } from "./limits.js";
 import { nameForLog } from "./names.js";

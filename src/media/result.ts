@@ -1,5 +1,5 @@
 // The media JSON result wrapper: {"data": <value>, "err": ""}. Old clients
 // read `err` unconditionally, so it is always present.
-import { type Reply, jsonReply } from "../http/types.js";
+import { type Reply, jsonReply } from "../protocol/types.js";
 
 export const mediaResult = (data: unknown): Reply => jsonReply({ data, err: "" });

@@ -1,6 +1,6 @@
 // The /msync/<method> routes and the media usn reported by /sync/meta.
-import type { RouteTable } from "../http/routes.js";
-import type { UserState } from "../sync/user.js";
+import type { RouteTable } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
 import { begin } from "./begin.js";
 import { mediaChanges } from "./changes.js";
 import { downloadFiles } from "./download.js";
@@ -10,7 +10,7 @@ import { uploadChanges } from "./upload.js";
 
 export function mediaRoutes(): RouteTable {
   return {
-    begin: { body: "json", handle: (user, payload, info) => begin(user, payload, info) },
+    begin: { body: "json", allowGet: true, handle: (user, payload, info) => begin(user, payload, info) },
     mediaChanges: { body: "json", handle: (user, payload) => mediaChanges(user, payload) },
     uploadChanges: { body: "file", handle: (user, file) => uploadChanges(user, file) },
     downloadFiles: { body: "json", handle: (user, payload) => downloadFiles(user, payload) },

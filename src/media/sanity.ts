@@ -2,10 +2,10 @@
 // it holds equals the server's count of non-deleted entries, else
 // "mediaSanity" (the client then wipes its media sync state and starts over
 // on the next sync). Only the counts are compared.
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import type { Reply } from "../http/types.js";
-import type { UserState } from "../sync/user.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import type { Reply } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
 import { logger } from "../log.js";
 import { withMediaDb } from "./db.js";
 import { mediaResult } from "./result.js";

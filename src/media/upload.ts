@@ -15,10 +15,10 @@
 // Reply: [entries processed (always all of them), last usn after the batch].
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { badRequest } from "../http/errors.js";
-import type { ReceivedFile, Reply } from "../http/types.js";
+import { badRequest } from "../protocol/errors.js";
+import type { ReceivedFile, Reply } from "../protocol/types.js";
 import { logger } from "../log.js";
-import type { UserState } from "../sync/user.js";
+import type { UserState } from "../users/user.js";
 import { MediaDb, addedEntry, removedEntry, replacedEntry } from "./db.js";
 import { type PendingBatch, applyPending, clearPending, writePending } from "./pending.js";
 import { mediaResult } from "./result.js";

@@ -14,7 +14,7 @@ import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
-import { HttpError, badRequest } from "../http/errors.js";
+import { asHttpError, badRequest, orBadRequestAsync } from "../protocol/errors.js";
 import { MAX_FILES_PER_ZIP, MAX_FILE_BYTES, MAX_META_BYTES, MAX_UPLOAD_BATCH_BYTES, MAX_ZIP_ENTRIES } from "./limits.js";
 import { mediaNameProblem, nameForLog } from "./names.js";
 import { newUploadTempName } from "./paths.js";
@@ -73,29 +73,22 @@ export function parseUploadMeta(text: string): MetaRow[] {
 }
 
 async function openZip(path: string): Promise<yauzl.ZipFile> {
-  try {
-    const zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true });
-    // Errors reach the caller through eachEntry()/the entry streams; an
-    // emission with no listener (e.g. after iteration ended) must not crash.
-    zip.on("error", () => undefined);
-    return zip;
-  } catch (err) {
-    throw badRequest(`uploadChanges: not a readable zip: ${(err as Error).message}`);
-  }
+  const zip = await orBadRequestAsync("uploadChanges: not a readable zip", () => yauzl.openPromise(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true }));
+  // Errors reach the caller through eachEntry()/the entry streams; an
+  // emission with no listener (e.g. after iteration ended) must not crash.
+  zip.on("error", () => undefined);
+  return zip;
 }
 
 async function readEntries(zip: yauzl.ZipFile): Promise<Map<string, yauzl.Entry>> {
   if (zip.entryCount > MAX_ZIP_ENTRIES) throw badRequest(`uploadChanges: zip has ${zip.entryCount} entries (limit ${MAX_ZIP_ENTRIES})`);
   const entries = new Map<string, yauzl.Entry>();
-  try {
+  await orBadRequestAsync("uploadChanges: corrupt zip directory", async () => {
     for await (const entry of zip.eachEntry()) {
       if (entries.has(entry.fileName)) throw badRequest(`uploadChanges: zip entry "${nameForLog(entry.fileName)}" appears twice`);
       entries.set(entry.fileName, entry);
     }
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw badRequest(`uploadChanges: corrupt zip directory: ${(err as Error).message}`);
-  }
+  });
   return entries;
 }
 
@@ -113,12 +106,7 @@ interface EntryStream {
 
 async function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<EntryStream> {
   if (entry.isEncrypted() || !entry.canDecodeFileData()) throw badRequest(`uploadChanges: zip entry "${nameForLog(entry.fileName)}" uses an unsupported method`);
-  let stream: Readable;
-  try {
-    stream = await zip.openReadStreamPromise(entry);
-  } catch (err) {
-    throw badRequest(`uploadChanges: cannot read zip entry "${nameForLog(entry.fileName)}": ${(err as Error).message}`);
-  }
+  const stream: Readable = await orBadRequestAsync(`uploadChanges: cannot read zip entry "${nameForLog(entry.fileName)}"`, () => zip.openReadStreamPromise(entry));
   let first: Error | undefined;
   stream.on("error", (err: Error) => (first ??= err));
   return { stream, error: () => first };
@@ -144,16 +132,13 @@ async function readSmallEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, limit: num
   if (entry.uncompressedSize > limit) throw badRequest(`uploadChanges: ${entry.fileName} is larger than ${limit} bytes`);
   const chunks: Buffer[] = [];
   let total = 0;
-  try {
+  await orBadRequestAsync(`uploadChanges: corrupt zip entry ${entry.fileName}`, async () => {
     for await (const chunk of chunksOf(await openEntry(zip, entry))) {
       total += chunk.length;
       if (total > limit) throw badRequest(`uploadChanges: ${entry.fileName} is larger than ${limit} bytes`);
       chunks.push(chunk);
     }
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw badRequest(`uploadChanges: corrupt zip entry ${entry.fileName}: ${(err as Error).message}`);
-  }
+  });
   return Buffer.concat(chunks);
 }
 
@@ -182,8 +167,8 @@ async function extractEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, path: string
     writing = true;
     await file.sync();
   } catch (err) {
-    if (err instanceof HttpError || writing) throw err;
-    throw badRequest(`uploadChanges: corrupt zip entry "${nameForLog(entry.fileName)}": ${(err as Error).message}`);
+    if (writing) throw err;
+    throw asHttpError(`uploadChanges: corrupt zip entry "${nameForLog(entry.fileName)}"`, err);
   } finally {
     await file.close();
   }

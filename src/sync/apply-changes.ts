@@ -7,10 +7,11 @@ import { mergeDeckConfigs, mergeDecks, mergeNotetypes, mergeTags, type MergeCont
 import { legacyChangesSince } from "../collection/legacy/model.js";
 import type { CollectionDb } from "../collection/open.js";
 import { readTagsSince } from "../collection/storage/tags.js";
-import { badRequest } from "../http/errors.js";
-import type { Reply, RequestInfo } from "../http/types.js";
-import { type SyncSession, runSessionStep } from "./session.js";
-import type { UserState } from "./user.js";
+import { badRequest } from "../protocol/errors.js";
+import type { Reply, RequestInfo } from "../protocol/types.js";
+import type { SyncSession } from "../users/session.js";
+import { runSessionStep } from "./session.js";
+import type { UserState } from "../users/user.js";
 
 interface IncomingChanges {
   models: JsonValue;

@@ -9,11 +9,12 @@ import { type RevlogRow, addRevlog } from "../collection/storage/revlog.js";
 import { parseCardEntry } from "../collection/sync-rows/cards.js";
 import { type NoteEntry, type NotetypeShape, parseNoteEntry, writeNoteEntry } from "../collection/sync-rows/notes.js";
 import { parseRevlogEntry } from "../collection/sync-rows/revlog.js";
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
-import { type SyncSession, runSessionStep } from "./session.js";
-import type { UserState } from "./user.js";
+import { badRequest, orBadRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
+import type { SyncSession } from "../users/session.js";
+import { runSessionStep } from "./session.js";
+import type { UserState } from "../users/user.js";
 
 interface IncomingChunk {
   revlog: RevlogRow[];
@@ -33,15 +34,11 @@ export function parseIncomingChunk(payload: Buffer): IncomingChunk {
   if (typeof chunk !== "object" || chunk === null || Array.isArray(chunk)) throw badRequest('applyChunk: "chunk" must be an object');
   const c = chunk as Record<string, unknown>;
   if (c.done !== undefined && typeof c.done !== "boolean") throw badRequest('applyChunk: "done" must be a boolean');
-  try {
-    return {
-      revlog: parseRows(c.revlog, "revlog", parseRevlogEntry),
-      cards: parseRows(c.cards, "cards", parseCardEntry),
-      notes: parseRows(c.notes, "notes", parseNoteEntry),
-    };
-  } catch (err) {
-    throw badRequest(`applyChunk: ${(err as Error).message}`);
-  }
+  return orBadRequest("applyChunk", () => ({
+    revlog: parseRows(c.revlog, "revlog", parseRevlogEntry),
+    cards: parseRows(c.cards, "cards", parseCardEntry),
+    notes: parseRows(c.notes, "notes", parseNoteEntry),
+  }));
 }
 
 /** Incoming wins unless the server row is pending for this client and at least as new. */

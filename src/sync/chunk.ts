@@ -8,10 +8,11 @@ import { readRevlog } from "../collection/storage/revlog.js";
 import { cardEntryToJson } from "../collection/sync-rows/cards.js";
 import { noteEntryToJson } from "../collection/sync-rows/notes.js";
 import { revlogEntryToJson } from "../collection/sync-rows/revlog.js";
-import { parseJsonObject } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
-import { type ChunkIds, runSessionStep } from "./session.js";
-import type { UserState } from "./user.js";
+import { parseJsonObject } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
+import type { ChunkIds } from "../users/session.js";
+import { runSessionStep } from "./session.js";
+import type { UserState } from "../users/user.js";
 
 export const CHUNK_SIZE = 250;
 

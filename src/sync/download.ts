@@ -8,12 +8,12 @@
 // the next open, a lossy round trip); here a copy taken after the bump is
 // downgraded and served, and the live collection is never touched.
 import { copyFileSync, rmSync, statSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { bumpForDownload } from "../collection/fullsync/header.js";
 import { downgradeToSchema11 } from "../collection/upgrade/downgrade.js";
-import { type Reply, type RequestInfo, isLegacyProtocol } from "../http/types.js";
-import type { UserState } from "./user.js";
+import { newCollectionDownloadTempName } from "../data-folder.js";
+import { type Reply, type RequestInfo, isLegacyProtocol } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
 
 function removeWithJournals(path: string): void {
   for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(path + suffix, { force: true });
@@ -27,7 +27,7 @@ export function download(user: UserState, info?: Pick<RequestInfo, "protocol">):
   if (info === undefined || !isLegacyProtocol(info.protocol)) {
     return { kind: "file", path: user.collectionPath, size: statSync(user.collectionPath).size };
   }
-  const copy = join(user.dir, `.download-${randomBytes(8).toString("hex")}.tmp`);
+  const copy = join(user.dir, newCollectionDownloadTempName());
   try {
     copyFileSync(user.collectionPath, copy);
     downgradeToSchema11(copy);

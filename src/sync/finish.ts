@@ -1,10 +1,10 @@
 // POST /sync/finish: commits the sync. The usn goes up by one and mod/ls are
 // stamped with the time returned to the client, so both sides agree.
-import { parseJsonObject } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
+import { parseJsonObject } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
 import { logger } from "../log.js";
 import { runSessionStep } from "./session.js";
-import type { UserState } from "./user.js";
+import type { UserState } from "../users/user.js";
 
 export function finish(user: UserState, payload: Buffer, info: RequestInfo): Reply {
   parseJsonObject(payload, "finish");

@@ -3,10 +3,10 @@
 import { statSync } from "node:fs";
 import { hasNoCards, readConfigJson } from "../collection/fullsync/header.js";
 import { readCol } from "../collection/storage/col.js";
-import { HttpError } from "../http/errors.js";
-import { parseJsonObject, requireInteger } from "../http/json.js";
-import { type Reply, jsonReply } from "../http/types.js";
-import type { UserState } from "./user.js";
+import { HttpError } from "../protocol/errors.js";
+import { parseJsonObject, requireInteger } from "../protocol/json.js";
+import { type Reply, jsonReply } from "../protocol/types.js";
+import type { UserState } from "../users/user.js";
 
 export interface MetaOptions {
   /** Collections larger than this get a changing `scm`, forcing full syncs, as the official server does. */

@@ -1,12 +1,12 @@
 // POST /sync/sanityCheck2: both sides count their rows; a mismatch rolls the
 // sync back and the client falls back to a full sync next time.
 import type { CollectionDb } from "../collection/open.js";
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
+import { badRequest } from "../protocol/errors.js";
+import { parseJsonObject } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
 import { logger } from "../log.js";
 import { runSessionStep } from "./session.js";
-import type { UserState } from "./user.js";
+import type { UserState } from "../users/user.js";
 
 /** [[new, learn, review], cards, notes, revlog, graves, notetypes, decks, deck_config] */
 export type SanityCounts = [[number, number, number], number, number, number, number, number, number, number];

@@ -1,37 +1,11 @@
-// The per-user state of a normal sync between `start` and `finish`, and the
-// rules every stateful step shares: the session key must match (else 409), and
-// a step that fails after that check rolls the whole sync back (400).
-import { HttpError, badRequest, conflict } from "../http/errors.js";
+// The rules every stateful step of a normal sync shares: the session key must
+// match (else 409), and a step that fails after that check rolls the whole sync
+// back (400). The session's state itself lives with the user (src/users/session.ts).
+import { HttpError, asHttpError, badRequest, conflict } from "../protocol/errors.js";
 import type { CollectionDb } from "../collection/open.js";
-import type { NotetypeShape } from "../collection/sync-rows/notes.js";
 import { logger } from "../log.js";
-import type { UserState } from "./user.js";
-
-export interface ChunkIds {
-  revlog: number[];
-  cards: number[];
-  notes: number[];
-}
-
-export class SyncSession {
-  /** Ids of the rows the server still has to send, taken at the first `chunk`. */
-  chunkIds: ChunkIds | undefined;
-  /** Set when a sanity check failed: the changes are gone, the record stays until `abort`. */
-  rolledBack = false;
-  lastUsed = Date.now();
-  /** Field count and sort field of notetypes, looked up once per sync. */
-  readonly notetypeShapes = new Map<number, NotetypeShape | undefined>();
-
-  constructor(
-    readonly key: string,
-    /** The server usn when the sync started: stamped on everything this sync stores. */
-    readonly serverUsn: number,
-    /** The client's `minUsn`: server rows with usn >= this are new to the client. */
-    readonly clientUsn: number,
-    /** `lnewer`: the client's config and crt win. */
-    readonly clientIsNewer: boolean,
-  ) {}
-}
+import type { SyncSession } from "../users/session.js";
+import type { UserState } from "../users/user.js";
 
 export function requireSessionKey(sessionKey: string): string {
   if (sessionKey.length === 0) throw badRequest("missing session key");
@@ -60,6 +34,6 @@ export function runSessionStep<T>(user: UserState, sessionKey: string, step: (db
     user.abortActiveSession();
     if (err instanceof HttpError) throw err;
     logger.warn("sync step failed; rolled back", { user: user.name, reason: (err as Error).message });
-    throw badRequest(`sync step failed: ${(err as Error).message}`);
+    throw asHttpError("sync step failed", err);
   }
 }

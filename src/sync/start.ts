@@ -4,11 +4,12 @@
 import { readCol } from "../collection/storage/col.js";
 import { type Graves, applyGraves, gravesSince } from "../collection/sync-rows/graves.js";
 import { RowFormatError, expectIdList } from "../collection/sync-rows/parse.js";
-import { badRequest } from "../http/errors.js";
-import { parseJsonObject, requireInteger } from "../http/json.js";
-import { type Reply, type RequestInfo, jsonReply } from "../http/types.js";
-import { SyncSession, requireSessionKey } from "./session.js";
-import type { UserState } from "./user.js";
+import { badRequest, orBadRequest } from "../protocol/errors.js";
+import { parseJsonObject, requireInteger } from "../protocol/json.js";
+import { type Reply, type RequestInfo, jsonReply } from "../protocol/types.js";
+import { SyncSession } from "../users/session.js";
+import { requireSessionKey } from "./session.js";
+import type { UserState } from "../users/user.js";
 
 /**
  * Reads a graves object. `strict` (applyGraves, as rslib sends it) requires all
@@ -35,12 +36,9 @@ export function start(user: UserState, payload: Buffer, info: RequestInfo): Repl
   const minUsn = requireInteger(request, "minUsn", "start");
   const lnewer = request.lnewer;
   if (typeof lnewer !== "boolean") throw badRequest('start: "lnewer" must be a boolean');
-  let legacyGraves: Graves | undefined;
-  try {
-    legacyGraves = request.graves === undefined || request.graves === null ? undefined : parseGraves(request.graves, "start.graves");
-  } catch (err) {
-    throw badRequest(`start: ${(err as Error).message}`);
-  }
+  const legacyGraves: Graves | undefined = orBadRequest("start", () =>
+    request.graves === undefined || request.graves === null ? undefined : parseGraves(request.graves, "start.graves"),
+  );
 
   const serverUsn = readCol(user.collection()).usn;
   const db = user.beginSession(new SyncSession(key, serverUsn, minUsn, lnewer));
@@ -50,6 +48,6 @@ export function start(user: UserState, payload: Buffer, info: RequestInfo): Repl
     return jsonReply(serverGraves);
   } catch (err) {
     user.abortActiveSession();
-    throw badRequest(`start failed: ${(err as Error).message}`);
+    throw badRequest(`start failed: ${(err as Error).message}`, err);
   }
 }

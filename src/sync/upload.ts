@@ -4,9 +4,9 @@
 import { rmSync, renameSync } from "node:fs";
 import { fsyncDir } from "../durable.js";
 import { CorruptUploadError, verifyUploadedCollection } from "../collection/fullsync/verify-upload.js";
-import { type ReceivedFile, type Reply, textReply } from "../http/types.js";
+import { type ReceivedFile, type Reply, textReply } from "../protocol/types.js";
 import { logger } from "../log.js";
-import type { UserState } from "./user.js";
+import type { UserState } from "../users/user.js";
 
 export const UPLOAD_OK = "OK";
 export const UPLOAD_CORRUPT = "Your upload was corrupt. Please use Check Database, or restore from backup.";

@@ -57,14 +57,6 @@ export function readCard(db: CollectionDb, id: number): CardRow | undefined {
   return r === undefined ? undefined : rowToCard(r);
 }
 
-export function readCardsSince(db: CollectionDb, minUsn: number): CardRow[] {
-  return (prepareCached(db, `SELECT ${COLUMNS} FROM cards WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToCard);
-}
-
-export function readAllCards(db: CollectionDb): CardRow[] {
-  return (prepareCached(db, `SELECT ${COLUMNS} FROM cards ORDER BY id`).all() as Row[]).map(rowToCard);
-}
-
 export function cardMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
   const r = prepareCached(db, "SELECT mod, usn FROM cards WHERE id = ?").get(id) as Row | undefined;
   return r === undefined ? undefined : { mod: asInt(r.mod, `card ${id} mod`), usn: asInt(r.usn, `card ${id} usn`) };

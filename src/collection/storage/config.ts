@@ -23,10 +23,6 @@ export function writeConfigEntry(db: CollectionDb, key: string, json: string, us
   );
 }
 
-export function deleteConfigEntry(db: CollectionDb, key: string): void {
-  prepareCached(db, "DELETE FROM config WHERE KEY = ?").run(key);
-}
-
 /** Deletes every entry; used when a sync peer sends its whole config map. */
 export function deleteAllConfig(db: CollectionDb): void {
   prepareCached(db, "DELETE FROM config").run();

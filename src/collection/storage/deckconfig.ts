@@ -44,11 +44,6 @@ function rowToDeckConfig(r: Row): StoredDeckConfig {
   };
 }
 
-export function readDeckConfig(db: CollectionDb, id: number): StoredDeckConfig | undefined {
-  const row = prepareCached(db, `SELECT ${COLUMNS} FROM deck_config WHERE id = ?`).get(id) as Row | undefined;
-  return row === undefined ? undefined : rowToDeckConfig(row);
-}
-
 /** All presets in id order. */
 export function readAllDeckConfigs(db: CollectionDb): StoredDeckConfig[] {
   return (prepareCached(db, `SELECT ${COLUMNS} FROM deck_config ORDER BY id`).all() as Row[]).map(rowToDeckConfig);

@@ -60,11 +60,6 @@ function rowToDeck(r: Row): StoredDeck {
   };
 }
 
-export function readDeck(db: CollectionDb, id: number): StoredDeck | undefined {
-  const row = prepareCached(db, `SELECT ${COLUMNS} FROM decks WHERE id = ?`).get(id) as Row | undefined;
-  return row === undefined ? undefined : rowToDeck(row);
-}
-
 /** All decks in id order. */
 export function readAllDecks(db: CollectionDb): StoredDeck[] {
   return (prepareCached(db, `SELECT ${COLUMNS} FROM decks ORDER BY id`).all() as Row[]).map(rowToDeck);

@@ -31,7 +31,3 @@ export function readGravesSince(db: CollectionDb, minUsn: number): GraveRow[] {
   const rows = prepareCached(db, "SELECT oid, type, usn FROM graves WHERE usn >= ? ORDER BY type, oid").all(minUsn) as Row[];
   return rows.map((r) => ({ oid: asInt(r.oid, "grave oid"), type: toType(r.type), usn: asInt(r.usn, "grave usn") }));
 }
-
-export function deleteAllGraves(db: CollectionDb): void {
-  prepareCached(db, "DELETE FROM graves").run();
-}

@@ -68,10 +68,6 @@ export function readNotesSince(db: CollectionDb, minUsn: number): NoteRow[] {
   return (prepareCached(db, `SELECT ${COLUMNS} FROM notes WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToNote);
 }
 
-export function readAllNotes(db: CollectionDb): NoteRow[] {
-  return (prepareCached(db, `SELECT ${COLUMNS} FROM notes ORDER BY id`).all() as Row[]).map(rowToNote);
-}
-
 /** (mtime, usn) of a stored note, for the sync merge rule. */
 export function noteMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
   const r = prepareCached(db, "SELECT mod, usn FROM notes WHERE id = ?").get(id) as Row | undefined;

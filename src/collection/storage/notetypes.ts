@@ -131,9 +131,3 @@ export function notetypeIdByName(db: CollectionDb, name: string): number | undef
   const row = prepareCached(db, "SELECT id FROM notetypes WHERE name = ?").get(name) as Row | undefined;
   return row === undefined ? undefined : asInt(row.id, "notetype id");
 }
-
-/** The mtime of a stored notetype, for the sync merge rule, or undefined. */
-export function notetypeMtime(db: CollectionDb, id: number): number | undefined {
-  const row = prepareCached(db, "SELECT mtime_secs FROM notetypes WHERE id = ?").get(id) as Row | undefined;
-  return row === undefined ? undefined : asInt(row.mtime_secs, `notetype ${id} mtime_secs`);
-}

@@ -42,10 +42,6 @@ export function readRevlog(db: CollectionDb, id: number): RevlogRow | undefined 
   return r === undefined ? undefined : rowToRevlog(r);
 }
 
-export function readRevlogSince(db: CollectionDb, minUsn: number): RevlogRow[] {
-  return (prepareCached(db, `SELECT ${COLUMNS} FROM revlog WHERE usn >= ? ORDER BY id`).all(minUsn) as Row[]).map(rowToRevlog);
-}
-
 export function readAllRevlog(db: CollectionDb): RevlogRow[] {
   return (prepareCached(db, `SELECT ${COLUMNS} FROM revlog ORDER BY id`).all() as Row[]).map(rowToRevlog);
 }

@@ -5,7 +5,7 @@
 //
 // Prints a JSON report on stdout. See ../reconcile.ts for what it does.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { userDir as userFolder } from "../../data-folder.js";
 import { reconcileMedia } from "../reconcile.js";
 
 function usage(): never {
@@ -19,7 +19,7 @@ function main(argv: string[]): void {
   if (cmd !== "reconcile" || base === undefined || user === undefined || rest.length > 0) usage();
   for (const flag of flags) if (flag !== "--dry-run" && flag !== "--no-hash") usage();
   if (user.includes("/") || user === "." || user === "..") throw new Error(`bad user name ${JSON.stringify(user)}`);
-  const userDir = join(base, user);
+  const userDir = userFolder(base, user);
   if (!existsSync(userDir)) throw new Error(`no such user folder: ${userDir}`);
   const report = reconcileMedia(userDir, { dryRun: flags.has("--dry-run"), verifyHashes: !flags.has("--no-hash") });
   process.stdout.write(JSON.stringify(report, null, 2) + "\n");

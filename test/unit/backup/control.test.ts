@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { compress, decompress } from "zstd-napi";
 import { type RunningServer, startServer } from "../../../src/app.js";
-import { ControlClient, ControlError, ControlListener, FolderBusyError, controlSocketPath } from "../../../src/backup/control.js";
+import { ControlClient, ControlError, ControlListener, FolderBusyError, controlSocketPath } from "../../../src/control/socket.js";
 import { Coordinator } from "../../../src/backup/coordinate.js";
 import { loadConfig } from "../../../src/config.js";
 import { setLogLevel } from "../../../src/log.js";

@@ -1,8 +1,8 @@
 import { existsSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HttpError } from "../../../src/http/errors.js";
-import type { Reply } from "../../../src/http/types.js";
+import { HttpError } from "../../../src/protocol/errors.js";
+import type { Reply } from "../../../src/protocol/types.js";
 import { begin } from "../../../src/media/begin.js";
 import { mediaChanges } from "../../../src/media/changes.js";
 import { MediaDb } from "../../../src/media/db.js";

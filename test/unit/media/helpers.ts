@@ -5,7 +5,7 @@ import { join } from "node:path";
 import yazl from "yazl";
 import yauzl from "yauzl";
 import { setLogLevel } from "../../../src/log.js";
-import type { UserState } from "../../../src/sync/user.js";
+import type { UserState } from "../../../src/users/user.js";
 
 setLogLevel("error");
 

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { HttpError } from "../../../src/http/errors.js";
+import { HttpError } from "../../../src/protocol/errors.js";
 import { MediaDb, addedEntry, removedEntry, replacedEntry } from "../../../src/media/db.js";
 import { newUploadTempName, pendingPath } from "../../../src/media/paths.js";
 import { resetSweptForTests, writePending } from "../../../src/media/pending.js";

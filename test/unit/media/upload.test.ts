@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HttpError } from "../../../src/http/errors.js";
+import { HttpError } from "../../../src/protocol/errors.js";
 import { MediaDb } from "../../../src/media/db.js";
 import { MAX_FILE_BYTES } from "../../../src/media/limits.js";
 import { uploadChanges } from "../../../src/media/upload.js";

@@ -1,15 +1,23 @@
 // Everything the server keeps for one user between requests: where the files
-// are, the open collection connection, and the lock that serializes the user's
-// sync steps.
+// are, the open collection connection, the normal sync in progress, and the
+// lock that serializes the user's sync steps. The registry is the one place
+// that knows every user the server has seen: what reports on users (metrics,
+// an admin page) asks it, and what would give each user its own worker
+// would start here.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createEmptyCollection } from "../collection/create.js";
 import { type CollectionDb, openCollectionDb } from "../collection/open.js";
+import { COLLECTION_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
 import { logger } from "../log.js";
 import { AsyncLock } from "./lock.js";
 import type { SyncSession } from "./session.js";
 
-export const COLLECTION_FILE = "collection.anki2";
+/** Told about session events, e.g. by metrics; set on the registry. */
+export interface SessionObserver {
+  /** A normal sync's changes were committed (`finish`). */
+  sessionCommitted?(user: string, session: SyncSession): void;
+}
 
 export class UserState {
   readonly dir: string;
@@ -22,13 +30,14 @@ export class UserState {
   constructor(
     readonly name: string,
     base: string,
+    private readonly observer: SessionObserver = {},
   ) {
-    this.dir = join(base, name);
+    this.dir = userDir(base, name);
     this.collectionPath = join(this.dir, COLLECTION_FILE);
   }
 
   ensureFolders(): void {
-    mkdirSync(join(this.dir, "media"), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.dir, MEDIA_FOLDER), { recursive: true, mode: 0o700 });
   }
 
   /** The open collection, created as a brand-new one if the user has none yet. */
@@ -62,8 +71,10 @@ export class UserState {
 
   /** Makes the session's changes durable and forgets it. */
   commitSession(): void {
+    const session = this.activeSession;
     this.activeSession = undefined;
     if (this.db?.inTransaction) this.db.exec("COMMIT");
+    if (session) this.observer.sessionCommitted?.(this.name, session);
   }
 
   /** Rolls back whatever the session changed, keeping the record (a failed sanity check does this). */
@@ -95,13 +106,15 @@ export class UserState {
 
 export class UserRegistry {
   private readonly users = new Map<string, UserState>();
+  /** Session events of every user go here (one object, shared with each UserState). */
+  readonly observer: SessionObserver = {};
 
   constructor(private readonly base: string) {}
 
   get(name: string): UserState {
     let user = this.users.get(name);
     if (!user) {
-      user = new UserState(name, this.base);
+      user = new UserState(name, this.base, this.observer);
       this.users.set(name, user);
     }
     return user;
@@ -123,6 +136,13 @@ export class UserRegistry {
         }
       });
     }
+  }
+
+  /** Normal syncs in progress: started and not finished, aborted or rolled back. */
+  activeSessionCount(): number {
+    let count = 0;
+    for (const user of this.users.values()) if (user.session && !user.session.rolledBack) count++;
+    return count;
   }
 
   closeAll(): void {

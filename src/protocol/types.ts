@@ -1,7 +1,28 @@
-// The typed shape of a decoded request and of a reply, shared by the router
-// and every route handler.
-import type { BodyLimits, FileBodyResult, SyncHeader } from "./envelope.js";
-import type { UserState } from "../sync/user.js";
+// The typed shape of a decoded request, of a reply and of a route table entry,
+// shared by the HTTP layer (which decodes and encodes) and every route handler.
+import type { UserState } from "../users/user.js";
+
+/** The `anki-sync` header of a v11 request (or its legacy-form equivalent). */
+export interface SyncHeader {
+  version: number;
+  hostKey: string;
+  clientVersion: string;
+  sessionKey: string;
+}
+
+/** Size limits for one request body. */
+export interface BodyLimits {
+  /** Bytes on the wire. */
+  compressed: number;
+  /** Bytes after decompression. */
+  decompressed: number;
+}
+
+export interface FileBodyResult {
+  bytes: number;
+  /** The decompressed body reached the limit; the file holds only a prefix. */
+  tooLarge: boolean;
+}
 
 export interface RequestInfo {
   header: SyncHeader;
@@ -42,6 +63,8 @@ export const textReply = (text: string): Reply => ({ kind: "payload", data: Buff
 /** A route whose (small) payload is read into memory before the handler runs. */
 export interface JsonRoute {
   body: "json";
+  /** Also answered to GET with the host key in the query (msync/begin from Rust clients 2.1.28-2.1.56). */
+  allowGet?: boolean;
   handle(user: UserState, payload: Buffer, info: RequestInfo): Promise<Reply> | Reply;
 }
 
@@ -59,3 +82,16 @@ export interface FileRoute {
 }
 
 export type UserRoute = JsonRoute | FileRoute;
+
+/**
+ * `/sync/hostKey`: no user yet, so no handler here; the HTTP layer checks the
+ * credentials with the authenticator and answers the host key itself.
+ */
+export interface LoginRoute {
+  body: "login";
+}
+
+export type Route = UserRoute | LoginRoute;
+
+/** Method name (the last path segment) -> route, for one of `/sync/` and `/msync/`. */
+export type RouteTable = Readonly<Record<string, Route>>;

@@ -39,14 +39,15 @@
 import { chmodSync, closeSync, existsSync, openSync, rmSync } from "node:fs";
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { join } from "node:path";
+import { CONTROL_SOCKET_FILE } from "../data-folder.js";
 import { logger } from "../log.js";
+import { OperatorError } from "../errors.js";
 
-export const CONTROL_SOCKET_NAME = ".anki-sync-server.sock";
 
 export type ControlRole = "server" | "maintenance";
 export type HoldMode = "read" | "exclusive";
 
-export class ControlError extends Error {}
+export class ControlError extends OperatorError {}
 
 /** Another process already serves or maintains this data folder. */
 export class FolderBusyError extends ControlError {
@@ -63,7 +64,7 @@ export class FolderBusyError extends ControlError {
   }
 }
 
-export const controlSocketPath = (base: string) => join(base, CONTROL_SOCKET_NAME);
+export const controlSocketPath = (base: string) => join(base, CONTROL_SOCKET_FILE);
 
 /** Unix socket paths are limited to 107 bytes; longer ones go through /proc/self/fd (Linux). */
 const MAX_SOCKET_PATH = 100;
@@ -77,7 +78,7 @@ function socketAddress(base: string): Addressed {
   const full = controlSocketPath(base);
   if (Buffer.byteLength(full) <= MAX_SOCKET_PATH || process.platform !== "linux") return { path: full, dispose: () => {} };
   const fd = openSync(base, "r");
-  return { path: `/proc/self/fd/${fd}/${CONTROL_SOCKET_NAME}`, dispose: () => closeSync(fd) };
+  return { path: `/proc/self/fd/${fd}/${CONTROL_SOCKET_FILE}`, dispose: () => closeSync(fd) };
 }
 
 // -- client --------------------------------------------------------------

@@ -1,0 +1,18 @@
+// Encoding a reply for the request's protocol: below 11 raw, from 11 on zstd
+// with anki-original-size.
+import type { ServerResponse } from "node:http";
+import { type Reply, isLegacyProtocol } from "../protocol/types.js";
+import { sendFile, sendPayload } from "./envelope.js";
+import { sendRawFile, sendRawPayload } from "./legacy.js";
+
+export async function sendReply(res: ServerResponse, reply: Reply, protocol: number): Promise<void> {
+  const legacy = isLegacyProtocol(protocol);
+  if (reply.kind === "payload") (legacy ? sendRawPayload : sendPayload)(res, reply.data);
+  else {
+    try {
+      await (legacy ? sendRawFile : sendFile)(res, reply.path, reply.size);
+    } finally {
+      reply.cleanup?.();
+    }
+  }
+}
