@@ -62,7 +62,8 @@ let
 
   image = import ../../nix/docker-image.nix {
     inherit lib;
-    anki-sync-server-ts = pkgs.anki-sync-server-ts;
+    # the package the module builds (callPackage ./nix/package.nix against the stub pkgs)
+    anki-sync-server-ts = defaults.homeserver.ankiSync.package;
     dockerTools = {
       buildLayeredImage = args: args;
       fakeNss = "fakeNss";
