@@ -200,6 +200,9 @@ export class Authenticator {
       return retryAfterSeconds === undefined ? { ok: false, reason: "refused", status, detail } : { ok: false, reason: "refused", status, detail, retryAfterSeconds };
     }
     attempt.succeeded();
+    // With the switch, such a user gets the official server's key, as a device logging in there would.
+    const derived = external ? undefined : this.derivedKeyOf(verdict.user);
+    if (derived !== undefined) return { ok: true, user: verdict.user, key: derived };
     const key = this.hostKeys.issue(verdict.user, verdict.fingerprint, clientVersion, address);
     if (verdict.keyIssued) {
       try {
@@ -238,6 +241,12 @@ export class Authenticator {
       counted: false,
       detail: `the ${this.external?.name ?? "external"} identity maps to the data folder of the local user "${clash}"; remove or rename one of them`,
     };
+  }
+
+  /** The official server's key of a local user, when --accept-derived-host-keys covers them. */
+  private derivedKeyOf(user: string): string | undefined {
+    for (const [key, name] of this.derivedKeys) if (name === user) return key;
+    return undefined;
   }
 
   /** The user a host key belongs to, if the key exists and the user's password has not changed since. Local users only. */
