@@ -19,6 +19,11 @@ import { logger } from "./log.js";
 import { mediaRoutes, mediaUsn } from "./media/routes.js";
 import { collectionRoutes } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
+import { AdminPage } from "./admin/index.js";
+import { StartupError } from "./auth/authenticator.js";
+import { SyncActivity } from "./ops/activity.js";
+import { BackupStatus } from "./ops/backup-status.js";
+import { metricsAccess } from "./ops/metrics-access.js";
 
 type ServerDb = Database.Database;
 
@@ -71,7 +76,7 @@ async function startControl(base: string, users: UserRegistry): Promise<Control>
 }
 
 /** Opens the server database and the accounts on it; closes what it opened if that fails. */
-async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accounts: Accounts }> {
+async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accounts: Accounts; hostKeys: HostKeyStore }> {
   const serverDb = openServerDb(config.base);
   try {
     const hostKeys = new HostKeyStore(serverDb);
@@ -87,26 +92,66 @@ async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accou
       userFiles: config.userFiles,
       login: config.login,
       external,
+      acceptDerivedHostKeys: config.acceptDerivedHostKeys,
     });
-    return { serverDb, accounts };
+    if (config.acceptDerivedHostKeys) {
+      logger.warn("accepting the official server's derived host keys (sha1 of user:password) for users from SYNC_USERn and password files; they cannot be revoked without changing the password");
+    }
+    return { serverDb, accounts, hostKeys };
   } catch (err) {
     serverDb.close();
     throw err;
   }
 }
 
-function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry): ServerOps {
-  const knownRoutes = new Set(["/health", "/metrics", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
+function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry, backups: BackupStatus | undefined): ServerOps {
+  const knownRoutes = new Set(["/", "/health", "/metrics", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
   const skipUser = (name: string) => control.isBlocked(name);
-  const metrics = new Metrics({ base: config.base, userSizes: config.metricsUserSizes, skipUser, activeSessions: () => users.activeSessionCount() });
+  const metrics = new Metrics({
+    base: config.base,
+    userSizes: config.metricsUserSizes,
+    skipUser,
+    activeSessions: () => users.activeSessionCount(),
+    backupLines: backups && (() => backups.metricLines()),
+  });
   users.observer.sessionCommitted = (_user, session) => metrics.sessionCommitted(session.startedAt);
   const ops = new ServerOps(
-    new HealthCheck({ base: config.base, checkServerDb: () => void serverDb.prepare("SELECT count(*) FROM sqlite_master").get(), skipUser }),
+    new HealthCheck({
+      base: config.base,
+      checkServerDb: () => void serverDb.prepare("SELECT count(*) FROM sqlite_master").get(),
+      skipUser,
+      checkBackup: backups && (() => backups.check()),
+    }),
     metrics,
     knownRoutes,
   );
   ops.isBlocked = skipUser;
+  ops.activity = new SyncActivity(serverDb);
   return ops;
+}
+
+/**
+ * The status page (src/admin/), when --admin-password-file is given. Its
+ * throttle is the sync logins' one; an unusable password file stops the start.
+ */
+function createAdmin(config: Config, parts: { hostKeys: HostKeyStore; accounts: Accounts; ops: ServerOps; backups: BackupStatus | undefined; addresses: ClientAddressResolver }): AdminPage | undefined {
+  if (config.adminPasswordFile === undefined) return undefined;
+  const auth = parts.accounts.auth;
+  try {
+    return new AdminPage({
+      passwordFile: config.adminPasswordFile,
+      base: config.base,
+      hostKeys: parts.hostKeys,
+      activity: parts.ops.activity!,
+      throttle: auth.throttle,
+      userNames: () => [...new Set([...auth.userNames(), ...auth.externalUserNames()])],
+      backups: parts.backups,
+      isBlocked: parts.ops.isBlocked,
+      clientAddress: (req) => parts.addresses.resolve(req),
+    });
+  } catch (err) {
+    throw new StartupError(`status page: ${(err as Error).message}`);
+  }
 }
 
 function listen(server: Server, config: Config): Promise<void> {
@@ -132,7 +177,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await control.close();
     throw err;
   }
-  const { serverDb, accounts } = opened;
+  const { serverDb, accounts, hostKeys } = opened;
   const auth = accounts.auth;
   // With Cognito the pool has the users; local ones are optional.
   if (auth.userNames().length === 0 && !auth.external) {
@@ -149,19 +194,26 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const maxBodyBytes = config.maxPayloadBytes * 3;
   const routes = { sync: collectionRoutes({ maxCollectionBytes: maxBodyBytes, mediaUsn }), msync: mediaRoutes() };
-  const ops = createOps(config, routes, serverDb, control, users);
-  const server = createSyncServer({
-    auth,
-    users,
-    routes,
-    limits: { compressed: maxBodyBytes, decompressed: maxBodyBytes },
-    maxLegacyFormBytes: config.maxPayloadBytes,
-    // A dot folder: never a user's.
-    legacySpoolDir: join(config.base, LEGACY_SPOOL_FOLDER),
-    clientAddress: (req) => addresses.resolve(req),
-    ops,
-  });
+  const backups = config.backupDir === undefined ? undefined : new BackupStatus({ dir: config.backupDir, maxAgeMs: config.backupMaxAgeMs ?? 0 });
+  const ops = createOps(config, routes, serverDb, control, users, backups);
+  let admin: AdminPage | undefined;
+  let server: Server;
   try {
+    admin = createAdmin(config, { hostKeys, accounts, ops, backups, addresses });
+    server = createSyncServer({
+      auth,
+      users,
+      routes,
+      limits: { compressed: maxBodyBytes, decompressed: maxBodyBytes },
+      maxLegacyFormBytes: config.maxPayloadBytes,
+      // A dot folder: never a user's.
+      legacySpoolDir: join(config.base, LEGACY_SPOOL_FOLDER),
+      clientAddress: (req) => addresses.resolve(req),
+      ops,
+      admin,
+      metricsAllowed: config.metricsAllow && metricsAccess(config.metricsAllow),
+      onLoginFailure: admin && admin.failedLogins.add.bind(admin.failedLogins),
+    });
     await listen(server, config);
   } catch (err) {
     serverDb.close();
@@ -172,7 +224,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   sweep.unref();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length, auth: auth.external?.name });
+  logger.info("listening", { host: config.host, port, base: config.base, users: auth.userNames().length, auth: auth.external?.name, admin: admin ? "/admin" : undefined });
   accounts.startWatching();
   let closing: Promise<void> | undefined;
   const parts: RunningParts = { config, server, ops, accounts, control, users, serverDb, sweep };

@@ -37,6 +37,16 @@ export interface Config {
   logLevel: LogLevel;
   /** Set when auth is "cognito". */
   cognito?: CognitoSettings;
+  /** Backup folder whose newest manifest feeds the backup metrics and health check (and the status page's "backup now"). */
+  backupDir?: string;
+  /** The "backup" health check fails when the newest backup is older than this; 0 = no age limit. */
+  backupMaxAgeMs?: number;
+  /** Password file of the status page (/admin); unset = no status page. */
+  adminPasswordFile?: string;
+  /** Also accept the host key the official server derives, sha1("user:secret"), for users from SYNC_USERn and password files. */
+  acceptDerivedHostKeys?: boolean;
+  /** Addresses or CIDR ranges allowed to read /metrics; undefined = everyone. */
+  metricsAllow?: string[];
 }
 
 export type AuthMode = "local" | "cognito";
@@ -60,6 +70,11 @@ export interface ServeFlags {
   auth?: string;
   cognitoRevalidateInterval?: string;
   cognitoGracePeriod?: string;
+  backupDir?: string;
+  backupMaxAge?: string;
+  adminPasswordFile?: string;
+  acceptDerivedHostKeys?: boolean;
+  metricsAllow?: string[];
 }
 
 export const DEFAULT_PORT = 27701;
@@ -68,6 +83,50 @@ export const DEFAULT_BASE = "./data";
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 export const DEFAULT_MAX_PAYLOAD_MEGS = 100;
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10;
+
+/** A nightly backup plus half a day of slack. */
+export const DEFAULT_BACKUP_MAX_AGE_HOURS = 36;
+
+/** --backup-dir, --backup-max-age, --admin-password-file, --accept-derived-host-keys (and their SYNC_* variables). */
+function operatorSettingsFrom(
+  flags: ServeFlags,
+  env: NodeJS.ProcessEnv,
+): Pick<Config, "backupDir" | "backupMaxAgeMs" | "adminPasswordFile" | "acceptDerivedHostKeys" | "metricsAllow"> {
+  const dirText = flags.backupDir ?? env.SYNC_BACKUP_DIR;
+  const backupDir = dirText === undefined || dirText.trim() === "" ? undefined : resolve(dirText);
+  const ageText = flags.backupMaxAge ?? env.SYNC_BACKUP_MAX_AGE;
+  let hours = DEFAULT_BACKUP_MAX_AGE_HOURS;
+  if (ageText !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(ageText.trim())) throw new ConfigError(`backup max age must be a number of hours, got "${ageText}"`);
+    hours = Number(ageText);
+  }
+  const adminText = flags.adminPasswordFile ?? env.SYNC_ADMIN_PASSWORD_FILE;
+  const credentialsDir = env.CREDENTIALS_DIRECTORY;
+  let adminPasswordFile: string | undefined;
+  if (adminText !== undefined && adminText.trim() !== "") {
+    adminPasswordFile = isAbsolute(adminText) ? adminText : credentialsDir ? resolve(credentialsDir, adminText) : resolve(adminText);
+  }
+  const fromFlags = flags.metricsAllow !== undefined && flags.metricsAllow.length > 0;
+  const allowText = fromFlags ? (flags.metricsAllow ?? []).join(" ") : env.SYNC_METRICS_ALLOW;
+  let metricsAllow: string[] | undefined;
+  if (allowText !== undefined && allowText.trim() !== "") {
+    metricsAllow = allowText.split(/[\s,]+/).filter((v) => v !== "");
+    for (const entry of metricsAllow) {
+      try {
+        parseCidr(entry);
+      } catch (err) {
+        throw new ConfigError(`${fromFlags ? "--metrics-allow" : "SYNC_METRICS_ALLOW"}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return {
+    metricsAllow,
+    backupDir,
+    backupMaxAgeMs: Math.round(hours * 3_600_000),
+    adminPasswordFile,
+    acceptDerivedHostKeys: flags.acceptDerivedHostKeys ?? isTrue(env.SYNC_ACCEPT_DERIVED_HOST_KEYS),
+  };
+}
 
 /** --shutdown-timeout / SYNC_SHUTDOWN_TIMEOUT (seconds), --metrics-user-sizes / SYNC_METRICS_USER_SIZES. */
 function opsSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { shutdownTimeoutMs: number; metricsUserSizes: boolean } {
@@ -226,5 +285,5 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const login = loginSettingsFrom(flags, env);
   const { trustedProxies, ipHeader } = proxySettingsFrom(flags, env);
   const logLevel = logLevelFrom(env);
-  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, logLevel, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env) };
+  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, logLevel, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env), ...operatorSettingsFrom(flags, env) };
 }

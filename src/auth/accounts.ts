@@ -38,6 +38,8 @@ export interface AccountsOptions {
   pollMs?: number;
   /** Backend for names no local source has (--auth cognito). */
   external?: LoginBackend;
+  /** --accept-derived-host-keys (see Authenticator). */
+  acceptDerivedHostKeys?: boolean;
 }
 
 interface Collected {
@@ -64,6 +66,7 @@ export class Accounts {
       throttle: login && { failuresPerAddress: login.failuresPerAddress, failuresPerUser: login.failuresPerUser, windowMs: login.windowMs },
       maxConcurrentChecks: login?.maxConcurrentChecks,
       external: options.external,
+      acceptDerivedHostKeys: options.acceptDerivedHostKeys,
     });
     this.warnShadowed(collected.shadowed);
     this.lastFilesSignature = passwordFilesSignature(options.userFiles);

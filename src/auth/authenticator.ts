@@ -6,6 +6,7 @@
 // an AWS Cognito user pool (src/auth/cognito/). Throttling, the bound on
 // checks running at once, host-key issuing and the login log lines are shared
 // by both and stay here.
+import { createHash } from "node:crypto";
 import { DEFAULT_LOGIN_SETTINGS, type UserSpec } from "./settings.js";
 import type { HostKeyRecord, HostKeyStore } from "./hostkeys.js";
 import { checkUserName, folderFoldedName } from "./username.js";
@@ -60,6 +61,8 @@ export interface LoginOptions {
   maxQueuedChecks?: number;
   /** Backend for the names the local users do not have (--auth cognito). */
   external?: LoginBackend;
+  /** --accept-derived-host-keys: also accept the official server's key, sha1("user:secret"), for users declared in the environment or a password file. */
+  acceptDerivedHostKeys?: boolean;
 }
 
 export const DEFAULT_MAX_CONCURRENT_CHECKS = DEFAULT_LOGIN_SETTINGS.maxConcurrentChecks;
@@ -85,6 +88,9 @@ export interface UserChanges {
 
 export class Authenticator {
   private users = new Map<string, KnownUser>();
+  /** With --accept-derived-host-keys: official-server host key -> user name (see derivedHostKey). */
+  private derivedKeys = new Map<string, string>();
+  private readonly acceptDerivedHostKeys: boolean;
   /** Fingerprints of plain passwords are slow to compute; remember them across reloads. */
   private fingerprintCache = new Map<string, string>();
   readonly throttle: LoginThrottle;
@@ -104,6 +110,7 @@ export class Authenticator {
     this.checks = new ConcurrencyLimiter(options.maxConcurrentChecks ?? DEFAULT_MAX_CONCURRENT_CHECKS, options.maxQueuedChecks ?? DEFAULT_MAX_QUEUED_CHECKS);
     this.externalChecks = new ConcurrencyLimiter(DEFAULT_MAX_CONCURRENT_EXTERNAL_CHECKS, options.maxQueuedChecks ?? DEFAULT_MAX_QUEUED_CHECKS);
     this.external = options.external;
+    this.acceptDerivedHostKeys = options.acceptDerivedHostKeys ?? false;
     this.setUsers(users);
   }
 
@@ -137,6 +144,7 @@ export class Authenticator {
     for (const name of this.users.keys()) if (!next.has(name)) changes.removed.push(name);
     this.users = next;
     this.fingerprintCache = cache;
+    this.derivedKeys = this.acceptDerivedHostKeys ? derivedKeyMap(users) : new Map();
     changes.revokedKeys = this.hostKeys.prune(new Map([...next].map(([name, user]) => [name, user.fingerprint])));
     return changes;
   }
@@ -192,6 +200,9 @@ export class Authenticator {
       return retryAfterSeconds === undefined ? { ok: false, reason: "refused", status, detail } : { ok: false, reason: "refused", status, detail, retryAfterSeconds };
     }
     attempt.succeeded();
+    // With the switch, such a user gets the official server's key, as a device logging in there would.
+    const derived = external ? undefined : this.derivedKeyOf(verdict.user);
+    if (derived !== undefined) return { ok: true, user: verdict.user, key: derived };
     const key = this.hostKeys.issue(verdict.user, verdict.fingerprint, clientVersion, address);
     if (verdict.keyIssued) {
       try {
@@ -232,10 +243,16 @@ export class Authenticator {
     };
   }
 
+  /** The official server's key of a local user, when --accept-derived-host-keys covers them. */
+  private derivedKeyOf(user: string): string | undefined {
+    for (const [key, name] of this.derivedKeys) if (name === user) return key;
+    return undefined;
+  }
+
   /** The user a host key belongs to, if the key exists and the user's password has not changed since. Local users only. */
   authenticate(hostKey: string, clientVersion: string, address: string): string | undefined {
     const record = this.hostKeys.lookup(hostKey, clientVersion, address);
-    if (!record) return undefined;
+    if (!record) return this.derivedKeys.get(hostKey);
     const user = this.users.get(record.user);
     if (!user || user.fingerprint !== record.credentialFingerprint) return undefined;
     return user.name;
@@ -248,7 +265,10 @@ export class Authenticator {
    */
   async authorize(hostKey: string, clientVersion: string, address: string): Promise<KeyVerdict> {
     const record = this.hostKeys.lookup(hostKey, clientVersion, address);
-    if (!record) return UNKNOWN_KEY;
+    if (!record) {
+      const derivedUser = this.derivedKeys.get(hostKey);
+      return derivedUser === undefined ? UNKNOWN_KEY : { ok: true, user: derivedUser };
+    }
     const user = this.users.get(record.user);
     if (user) return user.fingerprint === record.credentialFingerprint ? { ok: true, user: user.name } : UNKNOWN_KEY;
     if (!this.external?.owns(record)) return UNKNOWN_KEY;
@@ -263,4 +283,24 @@ export class Authenticator {
     const first = this.users.values().next();
     return first.done ? parseCredential("", false) : first.value.credential;
   }
+}
+
+/**
+ * The host key the official server hands out: lowercase hex SHA-1 of the
+ * SYNC_USERn value, "name:secret" (the secret being the password, or the PHC
+ * string with PASSWORDS_HASHED). Deterministic, so it cannot be revoked
+ * without changing the password; hence opt-in.
+ */
+export function derivedHostKey(name: string, secret: string): string {
+  return createHash("sha1").update(`${name}:${secret}`, "utf8").digest("hex");
+}
+
+/** Users an official server could have served: the environment and password files, not our argon2id user store. */
+function derivedKeyMap(users: readonly UserSpec[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const spec of users) {
+    if (spec.hashed && !spec.secret.startsWith("$pbkdf2-")) continue;
+    map.set(derivedHostKey(spec.name, spec.secret), spec.name);
+  }
+  return map;
 }

@@ -7,9 +7,10 @@ import { registerResetUser } from "./reset-user.js";
 import { registerRestore } from "./restore.js";
 import { registerServe } from "./serve.js";
 import { registerUser } from "./user.js";
+import { SERVER_NAME, VERSION } from "../ops/version.js";
 
 const program = new Command();
-program.name("anki-sync-server").description("Self-hosted Anki sync server");
+program.name("anki-sync-server").description("Self-hosted Anki sync server").version(`${SERVER_NAME} ${VERSION}`, "-V, --version", "print the version and exit");
 registerServe(program);
 registerBackup(program);
 registerRestore(program);

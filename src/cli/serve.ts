@@ -1,13 +1,13 @@
 // `anki-sync-server serve`: run the server until SIGTERM/SIGINT.
 import type { Command } from "commander";
 import { commandAction } from "./action.js";
-import { DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, loadConfig, type ServeFlags } from "../config.js";
+import { DEFAULT_BACKUP_MAX_AGE_HOURS, DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, loadConfig, type ServeFlags } from "../config.js";
 import { startServer } from "../app.js";
 import { DEFAULT_COGNITO_GRACE_SECONDS, DEFAULT_COGNITO_REVALIDATE_SECONDS } from "../auth/cognito/settings.js";
 import { logger } from "../log.js";
 
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command("serve", { isDefault: true })
     .description("run the sync server")
     .option("--host <ip>", "address to listen on (env SYNC_HOST, default 0.0.0.0)")
@@ -52,31 +52,52 @@ export function registerServe(program: Command): void {
     .option(
       "--cognito-grace-period <seconds>",
       `with --auth cognito: while Cognito is unreachable, keys checked at most this long ago keep working (env COGNITO_GRACE_PERIOD, default ${DEFAULT_COGNITO_GRACE_SECONDS})`,
+    );
+  operatorOptions(serve);
+  serve.action(commandAction({}, async (flags: ServeFlags) => {
+    // Refusals (bad configuration, no users, another server or a restore/reset-user
+    // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
+    const config = loadConfig(flags);
+    const running = await startServer(config);
+    // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
+    const stop = (signal: string) => {
+      logger.info("stopping", { signal });
+      // Should closing itself hang, do not outlive the timeout by much.
+      setTimeout(() => {
+        logger.error("shutdown did not complete; exiting");
+        process.exit(1);
+      }, config.shutdownTimeoutMs + 5000).unref();
+      running
+        .close()
+        .then(() => logger.info("stopped"))
+        .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
+        .finally(() => process.exit(0));
+    };
+    // SIGHUP: read password files and the user store again (they are also watched).
+    process.on("SIGHUP", () => {
+      running.reloadUsers("SIGHUP");
+    });
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  }));
+}
+
+/** The operator's options: /metrics access, backup freshness, the status page, the official server's host keys. */
+function operatorOptions(serve: Command): void {
+  serve
+    .option(
+      "--metrics-allow <cidr>",
+      "only these addresses or CIDR ranges may read /metrics (others get 403); repeatable (env SYNC_METRICS_ALLOW, space-separated; default: everyone)",
+      (value: string, previous: string[] = []) => [...previous, value],
     )
-    .action(commandAction({}, async (flags: ServeFlags) => {
-      // Refusals (bad configuration, no users, another server or a restore/reset-user
-      // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
-      const config = loadConfig(flags);
-      const running = await startServer(config);
-      // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
-      const stop = (signal: string) => {
-        logger.info("stopping", { signal });
-        // Should closing itself hang, do not outlive the timeout by much.
-        setTimeout(() => {
-          logger.error("shutdown did not complete; exiting");
-          process.exit(1);
-        }, config.shutdownTimeoutMs + 5000).unref();
-        running
-          .close()
-          .then(() => logger.info("stopped"))
-          .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
-          .finally(() => process.exit(0));
-      };
-      // SIGHUP: read password files and the user store again (they are also watched).
-      process.on("SIGHUP", () => {
-        running.reloadUsers("SIGHUP");
-      });
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-    }));
+    .option("--backup-dir <dir>", "backup folder (as given to `backup --to`): its newest manifest feeds /metrics, /health and the status page (env SYNC_BACKUP_DIR)")
+    .option(
+      "--backup-max-age <hours>",
+      `with --backup-dir: /health fails when the newest backup is older than this, 0 = never (env SYNC_BACKUP_MAX_AGE, default ${DEFAULT_BACKUP_MAX_AGE_HOURS})`,
+    )
+    .option("--admin-password-file <path>", "turn on the status page at /admin; the file holds its password, plain or an argon2id hash (env SYNC_ADMIN_PASSWORD_FILE)")
+    .option(
+      "--accept-derived-host-keys",
+      "also accept the host key the official server derives from a plain-text password, sha1(user:password), so devices moving over keep syncing; such a key cannot be revoked without changing the password (env SYNC_ACCEPT_DERIVED_HOST_KEYS=1)",
+    );
 }

@@ -23,6 +23,7 @@ import { SERVER_DB_FILE, userDir } from "../data-folder.js";
 import { type ReloadRecord, UserStore } from "../auth/user-store.js";
 import { checkUserName, folderFoldedName, UserNameError } from "../auth/username.js";
 import { OperatorError } from "../errors.js";
+import { SyncActivity, type SyncOutcome } from "../ops/activity.js";
 
 class CliError extends OperatorError {
   constructor(message: string) {
@@ -360,6 +361,12 @@ function formatTime(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** "2026-12-04 16:50 normal ok" or "... media failed (HTTP 500)"; "-" if the user never synced. */
+function lastSyncText(outcome: SyncOutcome | undefined): string {
+  if (!outcome) return "-";
+  return `${formatTime(outcome.at)} ${outcome.kind.replace("_", " ")} ${outcome.ok ? "ok" : `failed (HTTP ${outcome.status})`}`;
+}
+
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ");
@@ -368,10 +375,11 @@ function printTable(header: string[], rows: string[][]): void {
 }
 
 async function listUsers(flags: BaseFlags & { json?: boolean }): Promise<void> {
-  await withStore(flags, false, ({ store, hostKeys }) => {
+  await withStore(flags, false, ({ db, store, hostKeys }) => {
     const counts = hostKeys.counts();
     const reload = liveReload(store);
-    const rows: { name: string; source: string; sessions: number; changed?: number }[] = [];
+    const lastSyncs = new SyncActivity(db).latest();
+    const rows: { name: string; source: string; sessions: number; changed?: number; lastSync?: SyncOutcome }[] = [];
     const seen = new Set<string>();
     for (const user of reload?.users ?? []) {
       if (user.source === USER_STORE_SOURCE) continue;
@@ -387,12 +395,16 @@ async function listUsers(flags: BaseFlags & { json?: boolean }): Promise<void> {
       });
     }
     rows.sort((a, b) => a.name.localeCompare(b.name));
+    for (const row of rows) row.lastSync = lastSyncs.get(row.name);
     if (flags.json) {
       out(JSON.stringify({ serverRunning: reload !== undefined, users: rows }, null, 2));
       return;
     }
     if (rows.length === 0) out("No users.");
-    else printTable(["NAME", "SESSIONS", "PASSWORD CHANGED", "SOURCE"], rows.map((r) => [r.name, String(r.sessions), r.changed ? formatTime(r.changed) : "-", r.source]));
+    else printTable(
+        ["NAME", "SESSIONS", "PASSWORD CHANGED", "LAST SYNC", "SOURCE"],
+        rows.map((r) => [r.name, String(r.sessions), r.changed ? formatTime(r.changed) : "-", lastSyncText(r.lastSync), r.source]),
+      );
     if (!reload) out("(No server is running: users from SYNC_USERn and password files are listed only while it runs.)");
   });
 }
@@ -471,7 +483,7 @@ export function registerUser(program: Command): void {
     .option("--no-wait", "do not wait for the running server to confirm the change")
     .action(action((name: string, flags: BaseFlags & { wait: boolean }) => removeUser(name, flags)));
 
-  baseOption(user.command("list").alias("ls").description("list users, their number of sessions and where they come from"))
+  baseOption(user.command("list").alias("ls").description("list users, their number of sessions, their last sync and where they come from"))
     .option("--json", "machine-readable output")
     .action(action((flags: BaseFlags & { json?: boolean }) => listUsers(flags)));
 

@@ -1,6 +1,6 @@
 // What every request handler in this folder is given: the server's
 // dependencies, passed explicitly from createSyncServer down to each step.
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Authenticator } from "../auth/authenticator.js";
 import type { BodyLimits } from "../protocol/types.js";
 import type { RouteTable } from "../protocol/types.js";
@@ -21,6 +21,12 @@ export interface ServerDeps {
   clientAddress: (req: IncomingMessage) => string;
   /** /health, /metrics, request accounting, and refusing requests during shutdown or maintenance. */
   ops?: ServerOps;
+  /** The status page (src/admin/), when turned on: answers every /admin path. */
+  admin?: { handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> };
+  /** With --metrics-allow: whether a client address may read /metrics. */
+  metricsAllowed?: (address: string) => boolean;
+  /** Told of every failed login (the status page lists the recent ones). */
+  onLoginFailure?: (address: string, user: string, reason: string) => void;
 }
 
 /** One request's log line, filled in as the request is understood. */

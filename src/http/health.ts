@@ -4,6 +4,8 @@
 //   server_db    the server's own database (host keys, users) answers
 //   collection   the SQLite collation extension loads, and a user's collection
 //                (one per check, in turn) opens and reads
+//   backup       with --backup-dir only: the newest snapshot is younger than
+//                --backup-max-age and copied every user
 // Results are cached for two seconds (the route is unauthenticated). The
 // reply body names the checks and "ok"/"fail" only; why one failed goes to the
 // log (once per change), never to the client.
@@ -16,11 +18,12 @@ import { logger } from "../log.js";
 const CACHE_MS = 2000;
 export const MIN_FREE_BYTES = 16 * 1024 * 1024;
 
-export type CheckName = "data_folder" | "free_space" | "server_db" | "collection";
+export type CheckName = "data_folder" | "free_space" | "server_db" | "collection" | "backup";
 
 export interface HealthResult {
   ok: boolean;
-  checks: Record<CheckName, "ok" | "fail">;
+  /** "backup" only when a backup folder is configured. */
+  checks: Record<Exclude<CheckName, "backup">, "ok" | "fail"> & Partial<Record<"backup", "ok" | "fail">>;
   /** Why each failed check failed (for the log and the healthcheck command on the same host). */
   reasons: Partial<Record<CheckName, string>>;
 }
@@ -31,6 +34,8 @@ export interface HealthDeps {
   checkServerDb: () => void;
   /** Users whose files must not be opened now (a maintenance command holds them). */
   skipUser?: (name: string) => boolean;
+  /** With --backup-dir: the newest backup is fresh and complete (src/ops/backup-status.ts). */
+  checkBackup?: () => void;
 }
 
 export class HealthCheck {
@@ -65,6 +70,7 @@ export class HealthCheck {
     });
     attempt("server_db", () => this.deps.checkServerDb());
     attempt("collection", () => this.checkCollection());
+    if (this.deps.checkBackup) attempt("backup", this.deps.checkBackup);
     const result: HealthResult = { ok: Object.values(checks).every((c) => c === "ok"), checks, reasons };
     this.cached = { at: now, result };
     const summary = JSON.stringify(reasons);

@@ -45,6 +45,7 @@ export async function login(deps: ServerDeps, envelope: RequestEnvelope, req: In
     logger[status >= 500 ? "error" : "warn"]("login refused", { address: address || "unknown", user: name.slice(0, 100), status, why: result.detail });
   } else {
     logLoginFailure(address, name, result.reason);
+    deps.onLoginFailure?.(address, name, result.reason);
     status = result.reason === "throttled-address" || result.reason === "throttled-user" ? THROTTLED_STATUS : 403;
   }
   if (result.reason !== "busy" && result.detail !== undefined) entry.reason = result.detail;

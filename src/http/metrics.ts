@@ -14,11 +14,15 @@
 //   anki_sync_active_syncs                              gauge: normal syncs between start and finish/abort
 //   anki_sync_user_collection_bytes{user}               gauge (optional)
 //   anki_sync_user_media_bytes{user}, ..._media_files{user}  gauge (optional)
+//   anki_sync_last_backup_timestamp_seconds, ..._size_bytes, ..._duration_seconds, ..._complete
+//                                                       gauges (with --backup-dir; see src/ops/backup-status.ts)
+//   anki_sync_build_info{version,nodejs}                gauge, always 1
 //   process_start_time_seconds, process_resident_memory_bytes
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { COLLECTION_FILE, userDir } from "../data-folder.js";
 import { MediaDb } from "../media/db.js";
+import { VERSION } from "../ops/version.js";
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -97,6 +101,8 @@ export interface MetricsOptions {
   skipUser?: (name: string) => boolean;
   /** Normal syncs in progress, as the user registry knows them. */
   activeSessions?: () => number;
+  /** With --backup-dir: the anki_sync_last_backup_* lines. */
+  backupLines?: () => string[];
 }
 
 export class Metrics {
@@ -185,6 +191,12 @@ export class Metrics {
     histograms("anki_sync_sync_duration_seconds", "Sync durations by kind (normal: start to finish; full: the transfer).", this.syncDurations);
     gauge("anki_sync_active_syncs", "Normal syncs in progress.", this.activeSyncs());
     if (this.options.userSizes) out.push(...this.userSizeLines());
+    if (this.options.backupLines) out.push(...this.options.backupLines());
+    out.push(
+      "# HELP anki_sync_build_info The running server's version (always 1).",
+      "# TYPE anki_sync_build_info gauge",
+      `anki_sync_build_info${labelText({ version: VERSION, nodejs: process.version })} 1`,
+    );
     gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.", Math.floor(this.startTime));
     gauge("process_resident_memory_bytes", "Resident memory size in bytes.", process.memoryUsage.rss());
     return out.join("\n") + "\n";
@@ -234,7 +246,7 @@ export class Metrics {
   }
 }
 
-function readMediaTotals(dir: string): { bytes: number; files: number } {
+export function readMediaTotals(dir: string): { bytes: number; files: number } {
   try {
     return MediaDb.readTotals(dir);
   } catch {

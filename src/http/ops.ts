@@ -5,6 +5,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { HttpError } from "../protocol/errors.js";
 import type { HealthCheck } from "./health.js";
 import type { Metrics } from "./metrics.js";
+import type { SyncActivity } from "../ops/activity.js";
+import { VERSION } from "../ops/version.js";
+import { logger } from "../log.js";
 
 /** Everything server.ts needs from the operations side. */
 export class ServerOps {
@@ -14,6 +17,8 @@ export class ServerOps {
   private readonly counted = new WeakMap<object, { read: number; written: number }>();
   /** Set by the control socket: users a restore or reset-user holds exclusively. */
   isBlocked: (user: string) => boolean = () => false;
+  /** Where the outcome of each user's syncs is recorded, when set. */
+  activity: SyncActivity | undefined;
 
   constructor(
     readonly health: HealthCheck,
@@ -45,13 +50,14 @@ export class ServerOps {
    * ended (a small body arrives with the headers, before the request starts),
    * so they include the request's headers and the response's.
    */
-  track(req: IncomingMessage, res: ServerResponse): (route: string, user: string | undefined) => void {
+  track(req: IncomingMessage, res: ServerResponse): (route: string, user: string | undefined, clientVersion?: string) => void {
     const started = performance.now();
     const socket = req.socket;
     const before = this.counted.get(socket) ?? { read: 0, written: 0 };
     if (this.closing) res.setHeader("connection", "close");
     this.metrics.requestStarted();
-    return (route, user) => {
+    return (route, user, clientVersion) => {
+      if (user !== undefined) this.recordActivity(user, route, res.statusCode, clientVersion ?? "");
       const now = { read: socket.bytesRead, written: socket.bytesWritten };
       this.counted.set(socket, now);
       const label = this.knownRoutes.has(route) ? route : "other";
@@ -66,6 +72,16 @@ export class ServerOps {
     };
   }
 
+  /** Last sync per user and kind (src/ops/activity.ts); a failing write costs a log line, never the request. */
+  private recordActivity(user: string, route: string, status: number, clientVersion: string): void {
+    if (!this.activity) return;
+    try {
+      this.activity.record(user, route, status, clientVersion);
+    } catch (err) {
+      logger.warn("could not record sync activity", { user, reason: (err as Error).message });
+    }
+  }
+
   /** Answers GET/HEAD /health and /metrics. */
   serve(path: "/health" | "/metrics", req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== "GET" && req.method !== "HEAD") throw new HttpError(405, `${path} takes GET`);
@@ -75,7 +91,7 @@ export class ServerOps {
     if (path === "/health") {
       const result = this.health.run();
       status = result.ok ? 200 : 503;
-      body = JSON.stringify({ status: result.ok ? "ok" : "fail", checks: result.checks }) + "\n";
+      body = JSON.stringify({ status: result.ok ? "ok" : "fail", version: VERSION, checks: result.checks }) + "\n";
       type = "application/json";
     } else {
       body = this.metrics.render();

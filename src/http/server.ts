@@ -10,6 +10,7 @@ import { parseSyncHeader, readPayload, sendError, writePayloadToFile } from "./e
 import { readLegacyEnvelope } from "./legacy.js";
 import { login } from "./login.js";
 import { runAuthorizedRoute, runGetRoute } from "./run-route.js";
+import { serveRoot } from "./root.js";
 import type { RequestEnvelope, SyncHeader } from "../protocol/types.js";
 
 export type { ServerDeps } from "./context.js";
@@ -41,7 +42,7 @@ async function handleRequest(deps: ServerDeps, req: IncomingMessage, res: Server
     }
     sendError(res, status);
   } finally {
-    recorded?.(entry.route, entry.user);
+    recorded?.(entry.route, entry.user, entry.clientVersion);
     logRequest(entry, res.statusCode, performance.now() - started);
   }
 }
@@ -82,6 +83,9 @@ async function dispatch(deps: ServerDeps, req: IncomingMessage, res: ServerRespo
   const url = new URL(req.url ?? "/", "http://localhost");
   const path = url.pathname;
   entry.route = path;
+  if (path === "/") return serveRoot(req, res);
+  if (deps.admin && (path === "/admin" || path.startsWith("/admin/"))) return deps.admin.handle(req, res, path);
+  if (path === "/metrics" && deps.metricsAllowed && !deps.metricsAllowed(deps.clientAddress(req))) throw new HttpError(403, "/metrics is not open to this address");
   if (path === "/health" || path === "/metrics") return serveOps(deps, path, req, res);
   deps.ops?.admit();
   const route = findRoute(deps, path);

@@ -679,7 +679,8 @@ def test_health_and_healthcheck_command(start_server):
     srv = start_server()
     status, body = get(srv, "/health")
     assert status == 200
-    assert json.loads(body) == {"status": "ok", "checks": {"data_folder": "ok", "free_space": "ok", "server_db": "ok", "collection": "ok"}}
+    version = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())["version"]
+    assert json.loads(body) == {"status": "ok", "version": version, "checks": {"data_folder": "ok", "free_space": "ok", "server_db": "ok", "collection": "ok"}}
     proc = ok(cli("healthcheck", "--port", str(srv.port), "--host", "127.0.0.1"))
     assert '"ok"' in proc.stdout
     # defaults from SYNC_HOST / SYNC_PORT (0.0.0.0 means this machine)

@@ -12,6 +12,7 @@ import { ControlClient, ControlError, ControlListener, FolderBusyError, controlS
 import { Coordinator } from "../../../src/backup/coordinate.js";
 import { loadConfig } from "../../../src/config.js";
 import { setLogLevel } from "../../../src/log.js";
+import { VERSION } from "../../../src/ops/version.js";
 
 setLogLevel("error");
 
@@ -140,7 +141,7 @@ describe("health and metrics", () => {
     const { url } = await start();
     const res = await fetch(`${url}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok", checks: { data_folder: "ok", free_space: "ok", server_db: "ok", collection: "ok" } });
+    expect(await res.json()).toEqual({ status: "ok", version: VERSION, checks: { data_folder: "ok", free_space: "ok", server_db: "ok", collection: "ok" } });
     expect((await fetch(`${url}/health`, { method: "POST" })).status).toBe(405);
     await login(url, "alice");
     const text = await (await fetch(`${url}/metrics`)).text();
