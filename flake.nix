@@ -30,6 +30,8 @@
         {
           ${constants.packageAttr} = package;
           default = package;
+          # For hosts without NixOS: `nix build .#docker-image && docker load < result` (docs/container.md).
+          docker-image = pkgs.callPackage ./nix/docker-image.nix { anki-sync-server-ts = package; };
         }
       );
 

@@ -1,7 +1,6 @@
 # A container image for hosts without NixOS, built with nixpkgs' dockerTools:
 #   pkgs.callPackage ./nix/docker-image.nix { anki-sync-server-ts = <the package>; }
-# (the flake exposes it as packages.<system>.docker-image once wired, see
-# docs/container.md). Runs as an unprivileged user (65534), keeps everything in
+# (the flake's packages.<system>.docker-image; docs/container.md). Runs as an unprivileged user (65534), keeps everything in
 # the /data volume, listens on 27701 and checks itself with our own
 # `anki-sync-server healthcheck`. Users come from SYNC_USER1.. or password
 # files mounted into the container (SYNC_USER_FILES), as documented.

@@ -5,5 +5,6 @@
     ./options/homeserver.nix
     ./programs/anki-sync-server
     ./programs/anki-sync-server/backup.nix
+    ./programs/anki-sync-server/metrics.nix
   ];
 }

@@ -185,7 +185,7 @@ in
   # ---- defaults -------------------------------------------------------------
   (eq "defaults: no failed assertion" (failedAssertions defaults) [ ])
   (eq "defaults: ExecStart binds the Tailscale address from the environment file" sc.ExecStart
-    "${bin} serve --host \${SYNC_HOST} --port 27701 --base /var/lib/anki-sync-server --user-file alice=user-alice"
+    "${bin} serve --host \${SYNC_HOST} --port 27701 --base /var/lib/anki-sync-server --user-file alice=user-alice --metrics-allow 127.0.0.0/8 --metrics-allow ::1"
   )
   (eq "defaults: EnvironmentFile is the address file (optional)" sc.EnvironmentFile
     "-/run/anki-sync-server/address.env"
@@ -243,7 +243,7 @@ in
   # ---- explicit address, no wait -------------------------------------------
   (eq "explicit: no failed assertion" (failedAssertions explicit) [ ])
   (eq "explicit: ExecStart" explicitSc.ExecStart
-    "${bin} serve --host 100.64.0.7 --port 28000 --base /var/lib/anki-sync-server --user-file alice=user-alice --user-file bob=user-bob --max-payload-megs 200"
+    "${bin} serve --host 100.64.0.7 --port 28000 --base /var/lib/anki-sync-server --user-file alice=user-alice --user-file bob=user-bob --metrics-allow 127.0.0.0/8 --metrics-allow ::1 --metrics-allow 100.64.0.7 --max-payload-megs 200"
   )
   (eq "explicit: no ExecStartPre, no EnvironmentFile without the wait" [ (explicitSc ? ExecStartPre) (explicitSc ? EnvironmentFile) ] [ false false ])
   (eq "explicit: TimeoutStartSec back to normal" explicitSc.TimeoutStartSec "90")
@@ -317,7 +317,7 @@ in
   # ---- cognito ---------------------------------------------------------------
   (eq "cognito: no failed assertion without users" (failedAssertions withCognito) [ ])
   (eq "cognito: ExecStart" cognitoUnit.serviceConfig.ExecStart
-    "${bin} serve --host \${SYNC_HOST} --port 27701 --base /var/lib/anki-sync-server --auth cognito"
+    "${bin} serve --host \${SYNC_HOST} --port 27701 --base /var/lib/anki-sync-server --auth cognito --metrics-allow 127.0.0.0/8 --metrics-allow ::1"
   )
   (eq "cognito: the client secret is a credential" cognitoUnit.serviceConfig.LoadCredential [ "cognito-client-secret:/run/agenix/cognito" ])
   (eq "cognito: environment" cognitoUnit.environment {

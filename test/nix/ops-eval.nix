@@ -13,27 +13,12 @@ let
   lib = import libPath;
   pkgs = import ./stub-pkgs.nix { inherit lib; };
 
-  # services.prometheus as NixOS declares the two parts we touch.
-  prometheusStub =
-    { lib, ... }:
-    {
-      options.services.prometheus = {
-        enable = lib.mkEnableOption "prometheus";
-        scrapeConfigs = lib.mkOption {
-          type = lib.types.listOf (lib.types.attrsOf lib.types.anything);
-          default = [ ];
-        };
-      };
-    };
-
   eval =
     settings:
     (lib.evalModules {
       modules = [
         ./stub-options.nix
-        prometheusStub
         ../../modules/nixos
-        ../../modules/nixos/programs/anki-sync-server/metrics.nix
         { _module.args.pkgs = pkgs; }
         settings
       ];
@@ -59,6 +44,9 @@ let
   });
   open = eval (with' { homeserver.ankiSync.metrics.allowFrom = null; });
   listed = eval (with' { homeserver.ankiSync.metrics.allowFrom = [ "10.0.0.0/8" ]; });
+  admin = eval (with' { homeserver.ankiSync.adminPasswordFile = "/run/agenix/anki-admin"; });
+  adminUnit = admin.systemd.services.anki-sync-server;
+  failedAssertions = c: map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
 
   image = import ../../nix/docker-image.nix {
     inherit lib;
@@ -97,6 +85,18 @@ in
   ) "${execStart open} | ${execStart listed}")
   (check "metrics: an empty allowFrom list is refused (it would open /metrics to everyone)" (
     throws (execStart (eval (with' { homeserver.ankiSync.metrics.allowFrom = [ ]; })))
+  ) "")
+  (check "admin: no status page unless adminPasswordFile is set" (
+    !(has "--admin-password-file" (execStart defaults))
+  ) (execStart defaults))
+  (check "admin: the password file reaches the server only through LoadCredential" (
+    has "--admin-password-file admin-password" (execStart admin)
+    && builtins.elem "admin-password:/run/agenix/anki-admin" adminUnit.serviceConfig.LoadCredential
+    && !(has "/run/agenix/anki-admin" (execStart admin))
+    && !(adminUnit.environment ? SYNC_ADMIN_PASSWORD_FILE)
+  ) "${execStart admin} | ${builtins.toJSON adminUnit.serviceConfig.LoadCredential}")
+  (check "admin: a password file in the Nix store is refused at evaluation" (
+    failedAssertions (eval (with' { homeserver.ankiSync.adminPasswordFile = "/nix/store/abc-admin"; })) != [ ]
   ) "")
   (check "image: non-root user, /data volume, port, environment" (
     image.config.User == "65534:65534"

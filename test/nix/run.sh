@@ -5,6 +5,7 @@
 #   hygiene     no registry host, no `resolved` URL and no old registry setting in the repository
 #   module      the module and the package evaluated with nixpkgs' lib.evalModules (module-eval.nix)  [lib]
 #   docs        docs/nixos.md names every option                                        [lib]
+#   ops         the metrics.* options and the container image (ops-eval.nix)            [lib]
 #   flake       every flake output evaluates against a stub nixpkgs (stub-nixpkgs/)   [lib]
 #   quickstart  the README's NixOS quick start (its flake.nix and configuration.nix, taken
 #               from README.md as they are) evaluates with the stub nixpkgs and agenix  [lib]
@@ -260,6 +261,23 @@ print(len(names), file=sys.stderr)
   fi
 fi
 
+# ---- ops ----------------------------------------------------------------------
+# homeserver.ankiSync.metrics.* (imported by the module) and the container image (ops-eval.nix).
+if want ops && need_lib ops; then
+  if nix-instantiate --eval --strict --json "$HERE/ops-eval.nix" --argstr nixpkgsLib "$lib_dir" \
+    >"$TMP/ops.json" 2>"$TMP/ops.err"; then
+    while IFS=$'\t' read -r ok name detail; do
+      if [ "$ok" = true ]; then pass "ops: $name"; else fail "ops: $name: $detail"; fi
+    done < <(python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1])):
+    print("true" if c["ok"] else "false", c["name"], c["detail"].replace("\t", " ").replace("\n", " "), sep="\t")
+' "$TMP/ops.json")
+  else
+    fail "ops: evaluation failed: $(tail -20 "$TMP/ops.err")"
+  fi
+fi
+
 # ---- flake --------------------------------------------------------------------
 # A copy of the work tree as a flake sees it, and the stub nixpkgs and agenix flakes.
 copy="$TMP/flake-src"
@@ -301,6 +319,7 @@ if want flake && need_lib flake; then
     for attr in \
       packages.x86_64-linux.default.drvPath \
       packages.aarch64-linux.default.drvPath \
+      packages.x86_64-linux.docker-image.drvPath \
       checks.x86_64-linux.vm-test.drvPath \
       devShells.x86_64-linux.default.drvPath \
       nixosConfigurations.example.config.system.build.toplevel.drvPath; do

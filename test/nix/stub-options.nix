@@ -146,6 +146,18 @@ in
       };
     };
 
+    # The two parts of services.prometheus that metrics.nix reads and writes.
+    services.prometheus = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      scrapeConfigs = mkOption {
+        type = types.listOf (types.attrsOf types.anything);
+        default = [ ];
+      };
+    };
+
     # Only for hosts and test nodes that set them (example host, VM test).
     virtualisation.memorySize = mkOption {
       type = types.int;

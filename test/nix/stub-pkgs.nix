@@ -234,6 +234,12 @@ let
     callPackage = lib.callPackageWith self;
     config = { };
     inherit importNpmLock buildNpmPackage;
+    # The image is evaluated, not built: its config (entrypoint, user, volume,
+    # healthcheck) lands in the stand-in's attributes, so a bad store path fails here.
+    dockerTools = {
+      buildLayeredImage = args: fake "docker-image-${args.name}" { imageConfig = builtins.toJSON args.config; };
+      fakeNss = fake "fake-nss" { };
+    };
     testers = { inherit runNixOSTest; };
   };
 in

@@ -106,6 +106,13 @@ in
       description = "Extra command-line arguments appended to `anki-sync-server serve`.";
     };
 
+    adminPasswordFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/agenix/anki-sync-admin";
+      description = "Absolute path, outside the Nix store, of a file holding the status page's password (plain or an argon2id hash); set, it turns on /admin (user `admin`). Passed with LoadCredential.";
+    };
+
     auth.cognito = {
       enable = mkEnableOption "logins through an AWS Cognito user pool (off: only the users declared here and in the data folder can log in)";
 

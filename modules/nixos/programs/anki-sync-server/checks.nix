@@ -96,6 +96,10 @@ in
         assertion = cognito.clientSecretFile == null || isSecretPath cognito.clientSecretFile;
         message = "${prefix}.auth.cognito.clientSecretFile must be an absolute path outside the Nix store without spaces, got \"${toString cognito.clientSecretFile}\".";
       }
+      {
+        assertion = cfg.adminPasswordFile == null || isSecretPath cfg.adminPasswordFile;
+        message = "${prefix}.adminPasswordFile must be an absolute path outside the Nix store without spaces, got \"${toString cfg.adminPasswordFile}\".";
+      }
     ];
 
   backup =

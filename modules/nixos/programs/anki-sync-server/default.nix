@@ -21,6 +21,7 @@ let
   # relative path of `--user-file NAME=PATH` against that directory.
   userCredential = name: "user-${name}";
   cognitoSecretCredential = "cognito-client-secret";
+  adminCredential = "admin-password";
 
   cognito = cfg.auth.cognito;
   # Environment of the Cognito backend (`--auth cognito`, issue 7). The names
@@ -79,6 +80,10 @@ let
   ++ lib.optionals cognito.enable [
     "--auth"
     "cognito"
+  ]
+  ++ lib.optionals (cfg.adminPasswordFile != null) [
+    "--admin-password-file"
+    adminCredential
   ]
   ++ cfg.extraArgs;
 
@@ -144,7 +149,8 @@ in
           map (name: "${userCredential name}:${cfg.users.${name}.passwordFile}") userNames
           ++ lib.optional (
             cognito.enable && cognito.clientSecretFile != null
-          ) "${cognitoSecretCredential}:${cognito.clientSecretFile}";
+          ) "${cognitoSecretCredential}:${cognito.clientSecretFile}"
+          ++ lib.optional (cfg.adminPasswordFile != null) "${adminCredential}:${cfg.adminPasswordFile}";
         Restart = "on-failure";
         RestartSec = "5s";
         TimeoutStartSec =

@@ -1,6 +1,6 @@
 # homeserver.ankiSync.metrics: who may read /metrics, per-user sizes, and a
 # Prometheus scrape job when services.prometheus is on on the same host.
-# Wired by importing this file (next to ./backup.nix in ../../default.nix).
+# Imported next to ./backup.nix by ../../default.nix.
 {
   config,
   lib,
