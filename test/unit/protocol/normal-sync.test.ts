@@ -7,7 +7,7 @@ import { ProtocolError, type ServerChanges, SyncClient } from "./client.js";
 import { card, counts, deck, note, notetypeId, review, stored } from "./rows.js";
 import { type TestServer, startTestServer } from "./server-fixture.js";
 
-const USERS = ["whole", "merge", "graves", "session", "sanity", "abort", "failstep", "meta"];
+const USERS = ["whole", "merge", "graves", "chunks", "conf", "session", "sanity", "abort", "failstep", "meta"];
 let server: TestServer;
 
 beforeAll(async () => {
@@ -207,6 +207,66 @@ describe("deletions", () => {
   });
 });
 
+describe("chunks and config", () => {
+  it("sends more than 250 rows in several chunks and never echoes the client's own rows", async () => {
+    const a = await login("chunks");
+    await a.meta();
+    await a.start(0, false);
+    const changes = await a.applyChanges({});
+    const basic = notetypeId(changes, "Basic");
+    const notes = Array.from({ length: 300 }, (_, i) => note(NOTE_ID + i, basic, NOW_SECS, [`front ${i}`, "back"]));
+    await a.applyChunk({ notes: notes.slice(0, 150) });
+    await a.applyChunk({ notes: notes.slice(150) });
+    expect((await a.sanityCheck(counts({ cards: 0, notes: 300, revlog: 0, notetypes: changes.models.length, decks: 1, deckConfigs: 1 }))).status).toBe("ok");
+    await a.finish();
+
+    const b = await login("chunks");
+    await b.meta();
+    await b.start(0, false);
+    await b.applyChanges({});
+    const first = await b.chunk();
+    expect(first.done).toBe(false);
+    expect(first.notes).toHaveLength(250);
+    // A row the client sends now is not among what the server still has to send.
+    await b.applyChunk({ notes: [note(NOTE_ID + 1000, basic, NOW_SECS, ["new on b", ""])] });
+    const second = await b.chunk();
+    expect(second.done).toBe(true);
+    const sent = [...first.notes!, ...second.notes!].map((n) => n[0]);
+    expect(new Set(sent).size).toBe(300);
+    expect(sent).not.toContain(NOTE_ID + 1000);
+    expect(await b.chunk()).toEqual({ done: true });
+    await b.abort();
+  });
+
+  it("the newer client's config replaces the server's whole config map; the older one gets the server's", async () => {
+    const a = await login("conf");
+    await a.meta();
+    await a.start(0, false);
+    const server = await a.applyChanges({});
+    expect(server.conf).toHaveProperty("curDeck");
+    await a.abort();
+
+    const b = await login("conf");
+    await b.meta();
+    await b.start(0, true);
+    const conf = { ...server.conf, curDeck: 1, addedByClient: "yes" };
+    delete conf.curModel;
+    const reply = await b.applyChanges({ conf, crt: 1_600_000_000 });
+    expect(reply).not.toHaveProperty("conf");
+    expect((await b.sanityCheck(counts({ cards: 0, notes: 0, revlog: 0, notetypes: server.models.length, decks: 1, deckConfigs: 1 }))).status).toBe("ok");
+    await b.finish();
+
+    const c = await login("conf");
+    await c.meta();
+    await c.start(0, false);
+    const after = await c.applyChanges({});
+    expect(after.crt).toBe(1_600_000_000);
+    expect(after.conf).toMatchObject({ addedByClient: "yes", curDeck: 1 });
+    expect(after.conf).not.toHaveProperty("curModel");
+    await c.abort();
+  });
+});
+
 describe("failure paths", () => {
   it("answers 409 to a step with another session's key or without a sync, and the right key carries on", async () => {
     const a = await login("session");
@@ -226,6 +286,16 @@ describe("failure paths", () => {
     // After finish there is no sync left to continue.
     expect(await b.status("/sync/chunk", { _pad: null })).toBe(409);
     expect(await b.status("/sync/finish", { _pad: null })).toBe(409);
+  });
+
+  it("a full download ends the open sync: its key then gets 409", async () => {
+    const a = await login("session");
+    await a.meta();
+    await a.start(1, false);
+    const download = await a.post("/sync/download", { _pad: null });
+    expect(download.status).toBe(200);
+    expect(download.body.subarray(0, 16).toString("latin1")).toBe("SQLite format 3\u0000");
+    expect(await a.status("/sync/applyGraves", { chunk: { cards: [], notes: [], decks: [] } })).toBe(409);
   });
 
   it("a failed sanity check rolls back everything of the sync; the next step fails and nothing was stored", async () => {
