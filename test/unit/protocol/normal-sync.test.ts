@@ -3,7 +3,7 @@
 // sync; then the merge rules for conflicting rows and the failure paths
 // (wrong session, failed sanity check, abort, a failing step).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProtocolError, type ServerChanges, SyncClient } from "./client.js";
+import { type LegacyObject, ProtocolError, type ServerChanges, SyncClient } from "./client.js";
 import { card, counts, deck, note, notetypeId, review, stored } from "./rows.js";
 import { type TestServer, startTestServer } from "./server-fixture.js";
 
@@ -249,7 +249,7 @@ describe("chunks and config", () => {
     const b = await login("conf");
     await b.meta();
     await b.start(0, true);
-    const conf = { ...server.conf, curDeck: 1, addedByClient: "yes" };
+    const conf: LegacyObject = { ...server.conf, curDeck: 1, addedByClient: "yes" };
     delete conf.curModel;
     const reply = await b.applyChanges({ conf, crt: 1_600_000_000 });
     expect(reply).not.toHaveProperty("conf");
