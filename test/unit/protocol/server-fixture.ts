@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { vi } from "vitest";
 import { startServer } from "../../../src/app.js";
 import { loadConfig } from "../../../src/config.js";
+import { COLLECTION_FILE, MEDIA_FOLDER, userDir } from "../../../src/data-folder.js";
 import { setLogLevel } from "../../../src/log.js";
 
 /** How long a normal sync may sit without a request before the server rolls it back. */
@@ -49,8 +50,8 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const running = await startServer(config);
   return {
     url: `http://127.0.0.1:${running.port}`,
-    collectionPath: (user) => join(base, user, "collection.anki2"),
-    mediaFolder: (user) => join(base, user, "media"),
+    collectionPath: (user) => join(userDir(base, user), COLLECTION_FILE),
+    mediaFolder: (user) => join(userDir(base, user), MEDIA_FOLDER),
     async advanceClock(ms) {
       if (!options.controlledClock) throw new Error("advanceClock needs controlledClock: true");
       await vi.advanceTimersByTimeAsync(ms);
