@@ -9,11 +9,12 @@
 // <source> is either
 //   * a CaseFolding.txt file (CaseFolding-12.0.0.txt from the Unicode archive), or
 //   * the directory of the npm package `unicode-12.0.0` (node-unicode-data), e.g.
-//     /tmp/ucd/node_modules/unicode-12.0.0 (it has Case_Folding/{C,F}/code-points.js).
+//     .cache/unicode-12.0.0-0.8.0/package (it has Case_Folding/{C,F}/code-points.js).
 // [output] defaults to native/casefold12.h next to this script.
 //
-// The package is NOT a project dependency; install it somewhere temporary:
-//   mkdir -p /tmp/ucd && cd /tmp/ucd && npm install unicode-12.0.0@0.8.0
+// The package is NOT a project dependency (150 MB unpacked): `npm run generate`
+// (scripts/generate.sh) fetches it with `npm pack` into .cache/ and unpacks
+// only its Case_Folding tables.
 import { readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";

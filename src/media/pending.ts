@@ -131,8 +131,3 @@ export function recoverPending(userDir: string, lastUsn: number): void {
     }
   }
 }
-
-/** For tests: forget which folders were swept. */
-export function resetSweptForTests(): void {
-  swept.clear();
-}

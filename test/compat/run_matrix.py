@@ -23,20 +23,15 @@ Usage (from the repository root; scripts/test-compat.sh builds dist/ first):
 from __future__ import annotations
 
 import argparse
-import atexit
 import concurrent.futures as cf
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import threading
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +40,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VERSIONS_FILE = HERE / "versions.txt"
 SCENARIO_SCRIPT = HERE / "scenarios.py"
-OURS_ENTRY = ROOT / "dist" / "cli" / "main.js"
+
+sys.path.insert(0, str(ROOT / "test" / "support"))
+from server_process import OURS_ENTRY, ProcessStartError, SyncServerProcess, free_port  # noqa: E402
 
 SCENARIOS = ["login", "empty_first_sync", "full_up_down", "normal_sync", "media"]
 MIXED = "mixed_newest"
@@ -246,126 +243,38 @@ def _numeric(version: str) -> tuple:
 # ---------------------------------------------------------------------------
 
 
-_PORT_LOCK = threading.Lock()
-_PORTS_GIVEN: set[int] = set()
+ServerError = ProcessStartError
 
 
-def free_port() -> int:
-    """A free loopback port no other server of this run was given: the kernel
-    may hand the same ephemeral port to two workers once it is released, and a
-    server that then fails to bind would leave its clients talking to the
-    other release's server."""
-    with _PORT_LOCK:
-        while True:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            if port not in _PORTS_GIVEN:
-                _PORTS_GIVEN.add(port)
-                return port
-
-
-class ServerError(RuntimeError):
-    pass
-
-
-_LIVE_SERVERS: set["Server"] = set()
-
-
-@atexit.register
-def _stop_servers() -> None:
-    for server in list(_LIVE_SERVERS):
-        server.stop()
-
-
-class Server:
-    """One sync server process with the compat accounts. Ours is ready when
-    /health answers 200; the official server before 23.10 has no /health, so any
-    HTTP answer means it is listening."""
+class Server(SyncServerProcess):
+    """One sync server process with the compat accounts, its data and log in
+    `workdir`. The official server before 23.10 has no /health, so any HTTP
+    answer from it means it is listening."""
 
     def __init__(self, kind: str, workdir: Path, official_python: Path | None = None) -> None:
-        self.kind = kind
         self.workdir = workdir
-        self.official_python = official_python
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.log_path = workdir / f"server-{kind}.log"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def command(self) -> list[str]:
-        if self.kind == "ours":
-            return [os.environ.get("COMPAT_NODE", "node"), str(OURS_ENTRY), "serve"]
-        assert self.official_python is not None
-        return [str(self.official_python), "-m", "anki.syncserver"]
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNC_")}
-        for k in ("MAX_SYNC_PAYLOAD_MEGS", "PASSWORDS_HASHED", "TRACESQL"):
-            env.pop(k, None)
-        base = self.workdir / f"data-{self.kind}"
-        base.mkdir(parents=True, exist_ok=True)
-        env.update({"SYNC_BASE": str(base), "SYNC_HOST": "127.0.0.1", "SYNC_PORT": str(self.port)})
-        for i, name in enumerate(ACCOUNTS, start=1):
-            env[f"SYNC_USER{i}"] = "%s:%s" % account(name)
-        if self.kind == "official":
-            env.setdefault("RUST_LOG", "anki=info")
-        return env
+        super().__init__(
+            kind,
+            base=workdir / f"data-{kind}",
+            log_path=workdir / f"server-{kind}.log",
+            users=[account(name) for name in ACCOUNTS],
+            node=os.environ.get("COMPAT_NODE", "node"),
+            python=str(official_python) if official_python is not None else None,
+            cwd=workdir,
+            port=free_port(),
+            ready_timeout=READY_TIMEOUT,
+            any_http_answer_is_ready=(kind == "official"),
+        )
 
     def start(self) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        logf = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                self.command(),
-                cwd=str(self.workdir),
-                env=self.env(),
-                stdin=subprocess.DEVNULL,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            logf.close()
-        _LIVE_SERVERS.add(self)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise ServerError(f"{self.kind} server exited with {self.proc.returncode}: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.endpoint + "health", timeout=1) as resp:
-                    # and the answer came from this process, not one that holds the port
-                    if resp.status == 200 and self.proc.poll() is None:
-                        return self
-            except urllib.error.HTTPError as err:
-                if self.kind == "official":
-                    return self  # listening (no /health before 23.10)
-                err.close()
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ServerError(f"{self.kind} server not ready after {READY_TIMEOUT}s: {self.log_tail()}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-        _LIVE_SERVERS.discard(self)
+        if self.kind == "official":
+            assert self.python is not None, "the official server runs from a release's venv"
+        super().start()
+        return self
 
     def log_tail(self, lines: int = 12) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()[-lines:])
+        return super().log_tail(lines)
 
 
 # ---------------------------------------------------------------------------

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -26,9 +23,8 @@ import pytest
 from anki.errors import NetworkError, SyncError, SyncErrorKind
 
 from harness import builders
-from harness import server as server_mod
 from harness.client import FULL_UPLOAD, NO_CHANGES, required_name
-from harness.server import OURS_ENTRY, SyncServer
+from harness.server import ManagedProcess, SyncServer, free_port
 
 pytest.importorskip("moto.server", reason="moto[server,cognitoidp] is not installed in the venv (scripts/setup-venv.sh)")
 boto3 = pytest.importorskip("boto3")
@@ -49,49 +45,21 @@ def _ours_only(request: pytest.FixtureRequest) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Moto:
+class Moto(ManagedProcess):
     """moto's server mode as a process: a Cognito user pool API on loopback."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "moto.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Moto":
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
+        super().__init__(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            workdir / "moto.log",
+            ready_url=f"{self.url}/moto-api/",
+            env=env,
+            ready_timeout=30,
+        )
 
     def idp(self):
         return boto3.client(
@@ -140,22 +108,9 @@ def moto(tmp_path: Path) -> Iterator[Moto]:
 # ---------------------------------------------------------------------------
 
 
-class OursWithArgs(SyncServer):
+def ours_with_args(workdir: Path, env: dict[str, str], args: Sequence[str], node_args: Sequence[str] = ()) -> SyncServer:
     """Our server with extra command-line arguments (and node options) and no SYNC_USERn."""
-
-    def __init__(self, workdir: Path, env: dict[str, str], args: Sequence[str], node_args: Sequence[str] = ()) -> None:
-        super().__init__("ours", workdir, users=[], env=env)
-        self.args = list(args)
-        self.node_args = list(node_args)
-
-    def _spawn_and_wait(self) -> None:
-        node = os.environ.get("INTEROP_NODE", "node")
-        original = server_mod.server_command
-        server_mod.server_command = lambda kind: [node, *self.node_args, str(OURS_ENTRY), "serve", *self.args]
-        try:
-            super()._spawn_and_wait()
-        finally:
-            server_mod.server_command = original
+    return SyncServer("ours", workdir, users=[], env=env, args=args, node_args=node_args)
 
 
 @pytest.fixture
@@ -193,7 +148,7 @@ def start_cognito_server(
     args = ["--auth", "cognito"]
     if grace is not None:
         args += ["--cognito-grace-period", str(grace)]
-    srv = OursWithArgs(workdir, env, args, node_args)
+    srv = ours_with_args(workdir, env, args, node_args)
     servers.append(srv)
     return srv.start()
 
@@ -391,7 +346,7 @@ def test_default_server_never_loads_the_aws_sdk(moto, servers, tmp_path, make_cl
     node_args = ["--import", (hooks_dir / "register.mjs").as_uri()]
 
     local_log = tmp_path / "local-imports.txt"
-    local = OursWithArgs(tmp_path / "local", {"SYNC_USER1": "alice:alicepass", "SDK_IMPORT_LOG": str(local_log)}, [], node_args)
+    local = ours_with_args(tmp_path / "local", {"SYNC_USER1": "alice:alicepass", "SDK_IMPORT_LOG": str(local_log)}, [], node_args)
     servers.append(local)
     local.start()
     c = make_client()

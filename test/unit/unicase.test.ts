@@ -2,14 +2,17 @@
  * Tests for the `unicase` SQLite collation (native/unicase.c, loaded by
  * src/collection/unicase.ts). Requires build/unicase.so: `node scripts/build-native.mjs`.
  *
- * How test/unit/fixtures/unicase-vectors.json was made (reference oracle = the
- * real crate Anki uses): a throwaway Rust program (not committed) depending on
- * `unicase = "=2.6.0"` read pairs of hex-encoded byte strings, decoded each with
+ * How test/unit/fixtures/unicase-vectors.json is made (reference oracle = the
+ * real crate Anki uses): scripts/unicase-vectors, a small Rust program
+ * depending on `unicase = "=2.6.0"`, reads the inputs in
+ * scripts/unicase-vectors/inputs.txt, decodes byte-string pairs with
  * `String::from_utf8_lossy` (exactly what rusqlite 0.36's create_collation
- * does before calling Anki's comparator) and printed the sign of
- * `UniCase::new(a).cmp(&UniCase::new(b))`; a second mode sorted a list of
- * strings with that comparator (stable sort) and printed each string with the
- * index of its equivalence class. A seeded Node script produced the inputs:
+ * does before calling Anki's comparator) and writes the sign of
+ * `UniCase::new(a).cmp(&UniCase::new(b))` for every pair, plus the `sorted`
+ * list sorted with that comparator (stable sort) with each string's
+ * equivalence class. `npm run generate` reruns it; scripts/check-generated.sh
+ * (CI) checks the committed file against it. The inputs, first made by a
+ * seeded Node script that was not kept:
  *   - hand-picked cases: ASCII punctuation vs letters, ß/ẞ/ss, ſ, Kelvin and
  *     Ångström signs, final sigma, ypogegrammeni, İ/ı, ligatures (ﬀ ﬃ ﬄ ﬅ ﬆ),
  *     Armenian ligatures, Cherokee, titlecase digraphs (ǅ), Georgian Mtavruli,

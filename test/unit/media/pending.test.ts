@@ -5,15 +5,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { HttpError } from "../../../src/protocol/errors.js";
 import { MediaDb, addedEntry, removedEntry, replacedEntry } from "../../../src/media/db.js";
 import { newUploadTempName, pendingPath } from "../../../src/media/paths.js";
-import { resetSweptForTests, writePending } from "../../../src/media/pending.js";
+import { writePending } from "../../../src/media/pending.js";
 import { uploadChanges } from "../../../src/media/upload.js";
 import { fakeUser, tempUserDir, uploadZip, writeTemp } from "./helpers.js";
 
 let dir: string;
 let cleanup: () => void;
 beforeEach(() => {
+  // A new folder per test: the once-per-process temp-file sweep has not seen it yet.
   ({ dir, cleanup } = tempUserDir());
-  resetSweptForTests();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -103,14 +103,19 @@ describe("recovery when opening the media DB", () => {
     expect(existsSync(pendingPath(dir))).toBe(true);
   });
 
-  it("sweeps temp files a crash left before any log was written", () => {
+  it("sweeps temp files a crash left before any log was written, once per process", async () => {
     MediaDb.open(dir).close();
-    resetSweptForTests();
     const stale = newUploadTempName();
     writeFileSync(join(dir, stale), "x");
     writeFileSync(join(dir, ".media-download-" + "0".repeat(32) + ".zip"), "x");
     writeFileSync(join(dir, ".incoming-keep.tmp"), "not ours");
+    // Within the process that already opened the folder they may belong to running requests.
     MediaDb.open(dir).close();
+    expect(existsSync(join(dir, stale))).toBe(true);
+    // A new process (fresh module state) sweeps them on its first open.
+    vi.resetModules();
+    const fresh = await import("../../../src/media/db.js");
+    fresh.MediaDb.open(dir).close();
     expect(readdirSync(dir).sort()).toEqual([".incoming-keep.tmp", "media", "media.db"].sort());
   });
 });
