@@ -216,10 +216,9 @@ export class Authenticator {
   /** The local users' side of login: one password check, against a decoy for unknown names. */
   private async verifyLocal(name: string, password: string): Promise<BackendVerdict> {
     const user = this.users.get(name);
-    const decoy = await this.decoy;
-    const ok = await verifyPassword(user?.credential ?? decoy, password);
+    const ok = await verifyPassword(user?.credential ?? (await this.decoy), password);
     // A wrong password of a plain or PBKDF2 user costs what an unknown name costs.
-    if (user && !ok && user.credential.kind !== "argon2id") await verifyPassword(decoy, password);
+    if (user && !ok && user.credential.kind !== "argon2id") await verifyPassword(await this.decoy, password);
     // The user list may have been reloaded while the hash was checked.
     const current = this.users.get(name);
     if (!user || !ok || current?.fingerprint !== user.fingerprint) {
