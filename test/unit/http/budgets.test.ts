@@ -12,8 +12,8 @@ import { sweepLeftovers } from "../../../src/sweep.js";
 const settings = { collectionBytes: 300 * 1024 * 1024, chunkBytes: 32 * 1024 * 1024 };
 
 describe("route budgets", () => {
-  it("gives small routes 64 KiB, chunks the chunk limit, uploads the collection limit", () => {
-    for (const name of ["meta", "finish", "abort", "sanityCheck2", "chunk", "download"]) expect(routeBudget("sync", name, settings).bytes).toBe(SMALL_BODY_BYTES);
+  it("gives small routes 4 MiB and 20 000 values, chunks the chunk limit, uploads the collection limit", () => {
+    for (const name of ["meta", "finish", "abort", "sanityCheck2", "chunk", "download"]) expect(routeBudget("sync", name, settings)).toEqual({ bytes: SMALL_BODY_BYTES, jsonTokens: 20_000 });
     expect(routeBudget("sync", "applyChunk", settings)).toEqual({ bytes: settings.chunkBytes, jsonTokens: MAX_JSON_TOKENS });
     expect(routeBudget("sync", "applyChanges", settings).bytes).toBe(settings.chunkBytes);
     expect(routeBudget("sync", "upload", settings)).toEqual({ bytes: settings.collectionBytes });
