@@ -286,12 +286,18 @@ async function receiveDataPart(stream: Readable, spool: DataSpool): Promise<void
       yield chunk;
     }
   };
+  // The form may have failed while the key was checked: then nothing is created.
+  if (spool.signal.aborted) throw new Error("form aborted");
   mkdirSync(options.spoolDir, { recursive: true, mode: 0o700 });
   spool.spooled.push(path);
+  const out = createWriteStream(path, { flags: "wx", mode: 0o600 });
   try {
-    await pipeline(stream, guarded, createWriteStream(path, { flags: "wx", mode: 0o600 }), { signal: spool.signal });
+    await pipeline(stream, guarded, out, { signal: spool.signal });
   } catch (err) {
     stream.resume();
+    // An abort can come while the file is still being opened: remove it once it is closed.
+    if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+    rmSync(path, { force: true });
     throw err;
   }
   spool.setData({ kind: "file", path, bytes: statSync(path).size });
