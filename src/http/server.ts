@@ -44,10 +44,11 @@ async function handleRequest(deps: ServerDeps, guard: ConnectionGuard, req: Inco
   try {
     await dispatch(deps, guard, req, res, entry);
   } catch (err: unknown) {
-    // ENOSPC / SQLITE_FULL from anywhere (a sync step's commit, a media batch's files): 507, "disk full".
-    const noSpace = !(err instanceof HttpError) && isNoSpace(err);
-    const status = err instanceof HttpError ? err.status : noSpace ? DISK_FULL_STATUS : 500;
-    entry.reason ??= noSpace ? `disk full: ${(err as Error).message}` : (err as Error).message;
+    // ENOSPC / SQLITE_FULL from anywhere (a sync step's commit, a media batch's
+    // files), also when a handler wrapped it as a 400: 507, "disk full".
+    const noSpace = err instanceof HttpError ? err.status === 400 && isNoSpace(err.cause) : isNoSpace(err);
+    const status = noSpace ? DISK_FULL_STATUS : err instanceof HttpError ? err.status : 500;
+    entry.reason ??= noSpace ? `disk full: ${(err as Error).message}${err instanceof HttpError ? ` (${(err.cause as Error).message})` : ""}` : (err as Error).message;
     if (err instanceof BodyTooLargeError) entry.limit = err.limit;
     if (status === 500) entry.reason += ` ${(err as Error).stack?.split("\n")[1]?.trim() ?? ""}`;
     if (!req.complete && !res.headersSent) {
