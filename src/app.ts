@@ -1,5 +1,5 @@
 // Wires configuration, storage, authentication and routes into a running server.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:http";
 import type Database from "better-sqlite3";
@@ -24,6 +24,9 @@ import { StartupError } from "./auth/authenticator.js";
 import { SyncActivity } from "./ops/activity.js";
 import { BackupStatus } from "./ops/backup-status.js";
 import { metricsAccess } from "./ops/metrics-access.js";
+import { DiskSpace } from "./disk-space.js";
+import { SpoolBudget } from "./http/legacy.js";
+import { sweepLeftovers } from "./sweep.js";
 
 type ServerDb = Database.Database;
 
@@ -104,7 +107,32 @@ async function openAccounts(config: Config): Promise<{ serverDb: ServerDb; accou
   }
 }
 
-function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry, backups: BackupStatus | undefined): ServerOps {
+/** Body budgets, disk reserve, timeouts and connection cap of the HTTP server. */
+function requestLimits(config: Config, disk: DiskSpace, addresses: ClientAddressResolver): Omit<ServerDeps, "auth" | "users" | "routes" | "clientAddress" | "ops"> {
+  const collectionBytes = config.maxPayloadBytes * 3;
+  return {
+    budgets: { collectionBytes, chunkBytes: config.maxChunkBytes },
+    disk,
+    connections: config.connections,
+    maxLegacyFormBytes: config.maxPayloadBytes,
+    // A dot folder: never a user's.
+    legacySpoolDir: join(config.base, LEGACY_SPOOL_FOLDER),
+    // Forms sending data before their host key: at most one collection's worth spooled at a time.
+    unauthenticatedSpool: new SpoolBudget(collectionBytes),
+    // Behind a trusted reverse proxy every client shares its address: no per-address cap for it.
+    isTrustedProxy: (address) => config.ipHeader !== null && addresses.isTrusted(address),
+  };
+}
+
+/** The data folder holds every user's collection: say so when others may read it. */
+function warnIfReadableByOthers(base: string): void {
+  const mode = statSync(base).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    logger.warn("data folder is group- or world-readable; chmod 700 it (the server creates it 0700)", { base, mode: "0" + mode.toString(8) });
+  }
+}
+
+function createOps(config: Config, routes: ServerDeps["routes"], serverDb: ServerDb, control: Control, users: UserRegistry, disk: DiskSpace, backups: BackupStatus | undefined): ServerOps {
   const knownRoutes = new Set(["/", "/health", "/metrics", ...Object.keys(routes.sync).map((n) => `/sync/${n}`), ...Object.keys(routes.msync).map((n) => `/msync/${n}`)]);
   const skipUser = (name: string) => control.isBlocked(name);
   const metrics = new Metrics({
@@ -120,6 +148,7 @@ function createOps(config: Config, routes: ServerDeps["routes"], serverDb: Serve
       base: config.base,
       checkServerDb: () => void serverDb.prepare("SELECT count(*) FROM sqlite_master").get(),
       skipUser,
+      disk,
       checkBackup: backups && (() => backups.check()),
     }),
     metrics,
@@ -168,10 +197,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // The control socket first: it refuses to start while another server or a
   // restore/reset-user works on this folder, before anything here is touched.
   mkdirSync(config.base, { recursive: true, mode: 0o700 });
+  warnIfReadableByOthers(config.base);
   const users = new UserRegistry(config.base);
   const control = await startControl(config.base, users);
   let opened: Awaited<ReturnType<typeof openAccounts>>;
   try {
+    // What a killed run left behind goes before anything is served.
+    sweepLeftovers(config.base);
     opened = await openAccounts(config);
   } catch (err) {
     await control.close();
@@ -194,20 +226,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const maxBodyBytes = config.maxPayloadBytes * 3;
   const routes = { sync: collectionRoutes({ maxCollectionBytes: maxBodyBytes, mediaUsn }), msync: mediaRoutes() };
+  const disk = new DiskSpace(config.base, config.diskReserve);
   const backups = config.backupDir === undefined ? undefined : new BackupStatus({ dir: config.backupDir, maxAgeMs: config.backupMaxAgeMs ?? 0 });
-  const ops = createOps(config, routes, serverDb, control, users, backups);
+  const ops = createOps(config, routes, serverDb, control, users, disk, backups);
   let admin: AdminPage | undefined;
   let server: Server;
   try {
     admin = createAdmin(config, { hostKeys, accounts, ops, backups, addresses });
     server = createSyncServer({
+      ...requestLimits(config, disk, addresses),
       auth,
       users,
       routes,
-      limits: { compressed: maxBodyBytes, decompressed: maxBodyBytes },
-      maxLegacyFormBytes: config.maxPayloadBytes,
-      // A dot folder: never a user's.
-      legacySpoolDir: join(config.base, LEGACY_SPOOL_FOLDER),
       clientAddress: (req) => addresses.resolve(req),
       ops,
       admin,

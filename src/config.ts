@@ -8,6 +8,9 @@ import { type CognitoSettings, CognitoSettingsError, cognitoSettingsFrom } from 
 import { DEFAULT_LOGIN_SETTINGS, type LoginSettings, type UserFileSpec, type UserSpec } from "./auth/settings.js";
 import type { LogLevel } from "./log.js";
 import { OperatorError } from "./errors.js";
+import { DEFAULT_CHUNK_MEGS } from "./http/budgets.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./http/connections.js";
+import { DEFAULT_DISK_RESERVE, type DiskReserve } from "./disk-space.js";
 
 export { DEFAULT_LOGIN_SETTINGS };
 export type { LoginSettings, UserFileSpec, UserSpec };
@@ -47,6 +50,12 @@ export interface Config {
   acceptDerivedHostKeys?: boolean;
   /** Addresses or CIDR ranges allowed to read /metrics; undefined = everyone. */
   metricsAllow?: string[];
+  /** Decompressed bytes of one applyChanges / applyChunk request (default 32 MiB). */
+  maxChunkBytes: number;
+  /** Free space uploads and spool files leave on the data folder's file system. */
+  diskReserve: DiskReserve;
+  /** Timeouts and the per-address connection cap. */
+  connections: ConnectionLimits;
 }
 
 export type AuthMode = "local" | "cognito";
@@ -75,6 +84,13 @@ export interface ServeFlags {
   adminPasswordFile?: string;
   acceptDerivedHostKeys?: boolean;
   metricsAllow?: string[];
+  maxChunkMegs?: string;
+  diskReserve?: string;
+  headersTimeout?: string;
+  keepaliveTimeout?: string;
+  bodyMinRate?: string;
+  bodyRateWindow?: string;
+  maxConnectionsPerAddress?: string;
 }
 
 export const DEFAULT_PORT = 27701;
@@ -266,6 +282,48 @@ function authSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): { auth: Au
   }
 }
 
+function parseSeconds(value: string | undefined, what: string, fallbackMs: number, minSeconds: number): number {
+  if (value === undefined) return fallbackMs;
+  const text = value.trim();
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) < minSeconds) throw new ConfigError(`${what} must be a number of seconds of at least ${minSeconds}, got "${value}"`);
+  return Math.round(Number(text) * 1000);
+}
+
+/** "<MiB>" or "<percent>%"; both ("1024,5%"): whichever is smaller. */
+export function parseDiskReserve(text: string): DiskReserve {
+  const reserve: DiskReserve = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const percent = /^(\d+(?:\.\d+)?)%$/.exec(part);
+    if (percent) {
+      if (Number(percent[1]) > 90) throw new ConfigError(`disk reserve percentage must be at most 90, got "${part}"`);
+      reserve.percent = Number(percent[1]);
+    } else if (/^\d+$/.test(part)) {
+      reserve.bytes = Number(part) * 1024 * 1024;
+    } else {
+      throw new ConfigError(`disk reserve must be MiB ("1024"), a percentage ("5%") or both ("1024,5%"), got "${text}"`);
+    }
+  }
+  return reserve;
+}
+
+/** --max-chunk-megs, --disk-reserve, the timeouts and the connection cap. */
+function limitSettingsFrom(flags: ServeFlags, env: NodeJS.ProcessEnv): Pick<Config, "maxChunkBytes" | "diskReserve" | "connections"> {
+  const d = DEFAULT_CONNECTION_LIMITS;
+  const chunkMegs = parseCount(flags.maxChunkMegs ?? env.SYNC_MAX_CHUNK_MEGS, "max chunk megs", DEFAULT_CHUNK_MEGS, 1);
+  const reserveText = flags.diskReserve ?? env.SYNC_DISK_RESERVE;
+  return {
+    maxChunkBytes: chunkMegs * 1024 * 1024,
+    diskReserve: reserveText === undefined ? DEFAULT_DISK_RESERVE : parseDiskReserve(reserveText),
+    connections: {
+      headersTimeoutMs: parseSeconds(flags.headersTimeout ?? env.SYNC_HEADERS_TIMEOUT, "headers timeout", d.headersTimeoutMs, 1),
+      keepAliveTimeoutMs: parseSeconds(flags.keepaliveTimeout ?? env.SYNC_KEEPALIVE_TIMEOUT, "keep-alive timeout", d.keepAliveTimeoutMs, 1),
+      bodyMinBytesPerSecond: parseCount(flags.bodyMinRate ?? env.SYNC_BODY_MIN_RATE, "minimum body rate (bytes/s)", d.bodyMinBytesPerSecond, 0),
+      bodyRateWindowMs: parseSeconds(flags.bodyRateWindow ?? env.SYNC_BODY_RATE_WINDOW, "body rate window", d.bodyRateWindowMs, 1),
+      maxConnectionsPerAddress: parseCount(flags.maxConnectionsPerAddress ?? env.SYNC_MAX_CONNECTIONS_PER_ADDRESS, "max connections per address", d.maxConnectionsPerAddress, 0),
+    },
+  };
+}
+
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
   const host = flags.host ?? env.SYNC_HOST ?? DEFAULT_HOST;
   if (isIP(host) === 0) throw new ConfigError(`host must be an IP address, got "${host}"`);
@@ -285,5 +343,5 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const login = loginSettingsFrom(flags, env);
   const { trustedProxies, ipHeader } = proxySettingsFrom(flags, env);
   const logLevel = logLevelFrom(env);
-  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, logLevel, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env), ...operatorSettingsFrom(flags, env) };
+  return { host, port, base, maxPayloadBytes: megs * 1024 * 1024, users, userFiles, login, trustedProxies, ipHeader, logLevel, ...opsSettingsFrom(flags, env), ...authSettingsFrom(flags, env), ...operatorSettingsFrom(flags, env), ...limitSettingsFrom(flags, env) };
 }

@@ -14,6 +14,7 @@
 //       media/                      the media files, flat, each named by its (NFC) media name
 //       media-pending.json          redo log of the media upload being applied
 //       .incoming-<hex>.tmp         a request payload streamed to disk (full upload, media upload)
+//       .collection.anki2.<pid>.<hex>.tmp  a new empty collection being built
 //       .download-<hex>.tmp         a copy of the collection being sent as a full download
 //       .media-upload-<hex>.tmp     an uploaded media file before it is renamed into media/
 //       .media-download-<hex>.zip   a downloadFiles reply being streamed out
@@ -38,6 +39,10 @@ export const MEDIA_FOLDER = "media";
 export const MEDIA_PENDING_FILE = "media-pending.json";
 
 export const UPLOAD_TEMP_PATTERN = /^\.media-upload-[0-9a-f]{32}\.tmp$/;
+/** Request payloads (newIncomingTempName) and half-built new collections: what the start-up sweep removes. */
+export const INCOMING_TEMP_PATTERN = /^\.incoming-[0-9a-f]+\.tmp$/;
+export const COLLECTION_DOWNLOAD_TEMP_PATTERN = /^\.download-[0-9a-f]+\.tmp$/;
+export const NEW_COLLECTION_TEMP_PATTERN = /^\..+\.\d+\.[0-9a-f]{12}\.tmp(-journal)?$/;
 export const DOWNLOAD_TEMP_PATTERN = /^\.media-download-[0-9a-f]{32}\.zip$/;
 
 /** The folder holding one user's files. */

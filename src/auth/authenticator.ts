@@ -10,7 +10,8 @@ import { createHash } from "node:crypto";
 import { DEFAULT_LOGIN_SETTINGS, type UserSpec } from "./settings.js";
 import type { HostKeyRecord, HostKeyStore } from "./hostkeys.js";
 import { checkUserName, folderFoldedName } from "./username.js";
-import { type Credential, credentialFingerprint, parseCredential, verifyPassword } from "./passwords.js";
+import { randomBytes } from "node:crypto";
+import { type Credential, credentialFingerprint, hashPasswordArgon2id, parseCredential, verifyPassword } from "./passwords.js";
 import { BusyError, ConcurrencyLimiter, DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from "./throttle.js";
 import type { LoginFailureReason } from "./login-log.js";
 import { OperatorError } from "../errors.js";
@@ -100,6 +101,13 @@ export class Authenticator {
   readonly external: LoginBackend | undefined;
   /** Users of the external backend that logged in or synced since the start (their folders are closed at shutdown). */
   private readonly externalSeen = new Set<string>();
+  /**
+   * What unknown names (and wrong passwords of users whose hash is cheaper)
+   * are checked against: an argon2id hash of a random password, made at
+   * start-up with the parameters real hashes get, so every rejection costs
+   * one argon2id verification whatever users exist.
+   */
+  private readonly decoy: Promise<Credential> = hashPasswordArgon2id(randomBytes(24).toString("base64")).then((phc) => parseCredential(phc, true));
 
   constructor(
     users: readonly UserSpec[],
@@ -219,8 +227,9 @@ export class Authenticator {
   /** The local users' side of login: one password check, against a decoy for unknown names. */
   private async verifyLocal(name: string, password: string): Promise<BackendVerdict> {
     const user = this.users.get(name);
-    const credential = user?.credential ?? this.decoyCredential();
-    const ok = await verifyPassword(credential, password);
+    const ok = await verifyPassword(user?.credential ?? (await this.decoy), password);
+    // A wrong password of a plain or PBKDF2 user costs what an unknown name costs.
+    if (user && !ok && user.credential.kind !== "argon2id") await verifyPassword(await this.decoy, password);
     // The user list may have been reloaded while the hash was checked.
     const current = this.users.get(name);
     if (!user || !ok || current?.fingerprint !== user.fingerprint) {
@@ -277,11 +286,6 @@ export class Authenticator {
     if (verdict.ok && this.users.has(verdict.user)) return UNKNOWN_KEY;
     if (verdict.ok) this.externalSeen.add(verdict.user);
     return verdict;
-  }
-
-  private decoyCredential(): Credential {
-    const first = this.users.values().next();
-    return first.done ? parseCredential("", false) : first.value.credential;
   }
 }
 

@@ -22,7 +22,7 @@ export interface UserFileSpec {
 export interface LoginSettings {
   /** Failed logins per client address (IPv6: per /64) within the window before it is throttled; 0 = off. */
   failuresPerAddress: number;
-  /** Failed logins per user name within the window before that name is throttled; 0 = off. */
+  /** Failed logins for one user name from one address (IPv6: /64) within the window before that pair is throttled; 0 = off. */
   failuresPerUser: number;
   windowMs: number;
   /** Password-hash checks running at once (each is one libuv pool thread). */
@@ -32,7 +32,7 @@ export interface LoginSettings {
 /** The one set of login defaults (the throttle and the authenticator take theirs from here). */
 export const DEFAULT_LOGIN_SETTINGS: Readonly<LoginSettings> = {
   failuresPerAddress: 10,
-  failuresPerUser: 30,
+  failuresPerUser: 5,
   windowMs: 10 * 60_000,
   maxConcurrentChecks: 2,
 };

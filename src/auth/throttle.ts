@@ -1,13 +1,15 @@
 // Brute-force protection for /sync/hostKey.
 //
 // Failed logins are counted per client address (per /64 for IPv6) and per
-// user name over a sliding window. Once either count reaches its limit, further
-// logins for that address / name are refused without checking the password
-// until the oldest failure leaves the window. Refused (throttled) attempts do
-// not count again, so one noisy address cannot push a user name over its
-// own limit: the per-name limit is there for attacks spread over many
-// addresses. Host-key requests (normal syncing of devices that are already
-// logged in) are never throttled.
+// (user name, address) pair over a sliding window. Once either count reaches
+// its limit, further logins from that address (or for that name from that
+// address) are refused without checking the password until the oldest failure
+// leaves the window. The name is never locked for everyone: failures from
+// other addresses cannot lock out the right password sent from the user's own
+// devices. Guessing spread over many addresses is bounded by the per-address
+// limit times the addresses an attacker has, and every failure is logged for
+// fail2ban. Refused (throttled) attempts do not count again. Host-key requests
+// (normal syncing of devices that are already logged in) are never throttled.
 //
 // An attempt is counted as a failure from the moment it starts and taken back
 // if the password turns out right, so a burst of parallel attempts cannot slip
@@ -23,7 +25,7 @@ import { DEFAULT_LOGIN_SETTINGS } from "./settings.js";
 export interface ThrottleLimits {
   /** Failed logins per address within the window; 0 disables. */
   failuresPerAddress: number;
-  /** Failed logins per user name within the window; 0 disables. */
+  /** Failed logins for one user name from one address within the window; 0 disables. */
   failuresPerUser: number;
   windowMs: number;
 }
@@ -129,7 +131,8 @@ export class LoginThrottle {
   begin(address: string, userName: string): ThrottleDecision {
     const now = this.now();
     const addressKey = throttleKey(address);
-    const userKey = userName.slice(0, 256);
+    // Per (name, address): a name is never locked for the addresses that did not fail.
+    const userKey = `${addressKey}\u0000${userName.slice(0, 256)}`;
     const addressWait = this.byAddress.blockedFor(addressKey, now);
     if (addressWait > 0) return { allowed: false, scope: "address", retryAfterMs: addressWait };
     const userWait = this.byUser.blockedFor(userKey, now);

@@ -5,6 +5,10 @@ import { DEFAULT_BACKUP_MAX_AGE_HOURS, DEFAULT_LOGIN_SETTINGS, DEFAULT_PORT, DEF
 import { startServer } from "../app.js";
 import { DEFAULT_COGNITO_GRACE_SECONDS, DEFAULT_COGNITO_REVALIDATE_SECONDS } from "../auth/cognito/settings.js";
 import { logger } from "../log.js";
+import { OperatorError } from "../errors.js";
+import { DEFAULT_CHUNK_MEGS } from "../http/budgets.js";
+import { DEFAULT_CONNECTION_LIMITS } from "../http/connections.js";
+import { isNoSpace } from "../disk-space.js";
 
 export function registerServe(program: Command): void {
   const serve = program
@@ -32,7 +36,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--login-failures-per-user <n>",
-      `failed logins per user name within the window before it is throttled, 0 = off (env SYNC_LOGIN_FAILURES_PER_USER, default ${DEFAULT_LOGIN_SETTINGS.failuresPerUser})`,
+      `failed logins for one user name from one address within the window before that pair is throttled, 0 = off (env SYNC_LOGIN_FAILURES_PER_USER, default ${DEFAULT_LOGIN_SETTINGS.failuresPerUser})`,
     )
     .option("--login-failure-window <seconds>", `window for counting failed logins (env SYNC_LOGIN_FAILURE_WINDOW, default ${DEFAULT_LOGIN_SETTINGS.windowMs / 1000})`)
     .option("--max-concurrent-logins <n>", `password-hash checks at once (env SYNC_MAX_CONCURRENT_LOGINS, default ${DEFAULT_LOGIN_SETTINGS.maxConcurrentChecks})`)
@@ -54,32 +58,37 @@ export function registerServe(program: Command): void {
       `with --auth cognito: while Cognito is unreachable, keys checked at most this long ago keep working (env COGNITO_GRACE_PERIOD, default ${DEFAULT_COGNITO_GRACE_SECONDS})`,
     );
   operatorOptions(serve);
+  addLimitOptions(serve);
   serve.action(commandAction({}, async (flags: ServeFlags) => {
-    // Refusals (bad configuration, no users, another server or a restore/reset-user
-    // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
-    const config = loadConfig(flags);
-    const running = await startServer(config);
-    // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
-    const stop = (signal: string) => {
-      logger.info("stopping", { signal });
-      // Should closing itself hang, do not outlive the timeout by much.
-      setTimeout(() => {
-        logger.error("shutdown did not complete; exiting");
-        process.exit(1);
-      }, config.shutdownTimeoutMs + 5000).unref();
-      running
-        .close()
-        .then(() => logger.info("stopped"))
-        .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
-        .finally(() => process.exit(0));
-    };
-    // SIGHUP: read password files and the user store again (they are also watched).
-    process.on("SIGHUP", () => {
-      running.reloadUsers("SIGHUP");
-    });
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  }));
+      // Refusals (bad configuration, no users, another server or a restore/reset-user
+      // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
+      const config = loadConfig(flags);
+      const running = await startServer(config).catch((err: unknown) => {
+        // A full disk is an operator's problem with one cause: one line, no stack trace.
+        if (isNoSpace(err)) throw new OperatorError(`disk full: cannot start in ${config.base} (${(err as Error).message})`);
+        throw err;
+      });
+      // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
+      const stop = (signal: string) => {
+        logger.info("stopping", { signal });
+        // Should closing itself hang, do not outlive the timeout by much.
+        setTimeout(() => {
+          logger.error("shutdown did not complete; exiting");
+          process.exit(1);
+        }, config.shutdownTimeoutMs + 5000).unref();
+        running
+          .close()
+          .then(() => logger.info("stopped"))
+          .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
+          .finally(() => process.exit(0));
+      };
+      // SIGHUP: read password files and the user store again (they are also watched).
+      process.on("SIGHUP", () => {
+        running.reloadUsers("SIGHUP");
+      });
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    }));
 }
 
 /** The operator's options: /metrics access, backup freshness, the status page, the official server's host keys. */
@@ -100,4 +109,16 @@ function operatorOptions(serve: Command): void {
       "--accept-derived-host-keys",
       "also accept the host key the official server derives from a plain-text password, sha1(user:password), so devices moving over keep syncing; such a key cannot be revoked without changing the password (env SYNC_ACCEPT_DERIVED_HOST_KEYS=1)",
     );
+}
+
+/** Request budgets, the disk reserve, timeouts and the connection cap (README: "Request limits and timeouts"). */
+function addLimitOptions(serve: Command): void {
+  serve
+    .option("--max-chunk-megs <n>", `decompressed size limit of one applyChanges/applyChunk request in MiB (env SYNC_MAX_CHUNK_MEGS, default ${DEFAULT_CHUNK_MEGS})`)
+    .option("--disk-reserve <MiB|n%>", 'free space uploads must leave on the data folder\'s file system, e.g. "1024", "5%" or "1024,5%" (the smaller) (env SYNC_DISK_RESERVE, default "1024,5%")')
+    .option("--headers-timeout <seconds>", `time for a request's headers to arrive (env SYNC_HEADERS_TIMEOUT, default ${DEFAULT_CONNECTION_LIMITS.headersTimeoutMs / 1000})`)
+    .option("--keepalive-timeout <seconds>", `idle keep-alive connections are closed after this (env SYNC_KEEPALIVE_TIMEOUT, default ${DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs / 1000})`)
+    .option("--body-min-rate <bytes/s>", `a request body slower than this over the window is cut, 0 = off (env SYNC_BODY_MIN_RATE, default ${DEFAULT_CONNECTION_LIMITS.bodyMinBytesPerSecond})`)
+    .option("--body-rate-window <seconds>", `window for the minimum body rate (env SYNC_BODY_RATE_WINDOW, default ${DEFAULT_CONNECTION_LIMITS.bodyRateWindowMs / 1000})`)
+    .option("--max-connections-per-address <n>", `open connections per client address, 0 = no cap (env SYNC_MAX_CONNECTIONS_PER_ADDRESS, default ${DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress})`);
 }

@@ -2,8 +2,11 @@
 // dependencies, passed explicitly from createSyncServer down to each step.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Authenticator } from "../auth/authenticator.js";
-import type { BodyLimits } from "../protocol/types.js";
 import type { RouteTable } from "../protocol/types.js";
+import type { DiskSpace } from "../disk-space.js";
+import type { BudgetSettings } from "./budgets.js";
+import type { ConnectionLimits } from "./connections.js";
+import type { SpoolBudget } from "./legacy.js";
 import type { UserRegistry } from "../users/user.js";
 import type { ServerOps } from "./ops.js";
 
@@ -11,12 +14,20 @@ export interface ServerDeps {
   auth: Authenticator;
   users: UserRegistry;
   routes: { sync: RouteTable; msync: RouteTable };
-  /** Body limits of user routes (login has its own, smaller ones). */
-  limits: BodyLimits;
+  /** What each route's body budget is computed from (budgets.ts). */
+  budgets: BudgetSettings;
+  /** Free-space reserve for everything a request writes. */
+  disk: DiskSpace;
+  /** Timeouts and the per-address connection cap. */
+  connections: ConnectionLimits;
   /** The largest legacy multipart form accepted, in bytes. */
   maxLegacyFormBytes: number;
   /** Where legacy payloads wait until the form's host key names the user. */
   legacySpoolDir: string;
+  /** Bytes spooled by legacy forms whose host key comes after the payload. */
+  unauthenticatedSpool: SpoolBudget;
+  /** Peers exempt from the per-address connection cap (trusted reverse proxies). */
+  isTrustedProxy: (address: string) => boolean;
   /** The client's address (forwarded headers from trusted proxies). */
   clientAddress: (req: IncomingMessage) => string;
   /** /health, /metrics, request accounting, and refusing requests during shutdown or maintenance. */
@@ -36,4 +47,6 @@ export interface RequestLog {
   clientVersion?: string;
   /** Why the request failed; logged on the same line as the request. */
   reason?: string;
+  /** A 413's limit, on the same line as the route. */
+  limit?: number;
 }

@@ -9,6 +9,8 @@ import { createRequire } from "node:module";
 import type * as ZstdBinding from "zstd-napi/binding.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
+import { JsonTokenCounter } from "./budgets.js";
+import { rethrowNoSpace } from "../disk-space.js";
 
 export const MIN_SYNC_VERSION = 8;
 export const MAX_SYNC_VERSION = 11;
@@ -33,9 +35,15 @@ export function parseSyncHeader(value: string): SyncHeader {
   return { version: v, hostKey: k, clientVersion: c.slice(0, 200), sessionKey: s.slice(0, 200) };
 }
 
+/** Over a budget: 413 for v11 requests; legacy forms get 400, as from the official server (see legacy.ts). */
 export class BodyTooLargeError extends HttpError {
-  constructor(limit: number) {
-    super(413, `request body exceeds ${limit} bytes`);
+  constructor(
+    readonly limit: number,
+    what = "request body",
+    unit = "bytes",
+    status = 413,
+  ) {
+    super(status, `${what} exceeds the limit of ${limit} ${unit}`);
   }
 }
 
@@ -73,7 +81,7 @@ async function* limitedSource(req: IncomingMessage, limit: number, seen: { bytes
   for await (const chunk of req.iterator({ destroyOnReturn: false })) {
     const buf = chunk as Buffer;
     seen.bytes += buf.length;
-    if (seen.bytes > limit) throw new BodyTooLargeError(limit);
+    if (seen.bytes > limit) throw new BodyTooLargeError(limit, "body on the wire");
     yield buf;
   }
 }
@@ -109,24 +117,38 @@ async function decodeZstdBody(
   return { decompressed, overLimit };
 }
 
-/** Reads a whole (small) decompressed payload into memory; 413 past the limit. */
+/**
+ * Reads a whole (small) decompressed payload into memory. Past the byte or
+ * JSON-structure budget it stops inflating at once: 413, the rest unread.
+ */
 export async function readPayload(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  const result = await decodeZstdBody(req, limits, (chunk) => {
-    chunks.push(chunk);
-  });
-  if (result.overLimit) throw new BodyTooLargeError(limits.decompressed);
+  let size = 0;
+  const tokens = limits.jsonTokens === undefined ? undefined : new JsonTokenCounter(limits.jsonTokens);
+  try {
+    for await (const chunk of zstdDecode(limitedSource(req, limits.compressed, { bytes: 0 }))) {
+      size += chunk.length;
+      if (size >= limits.decompressed) throw new BodyTooLargeError(limits.decompressed, "decompressed body");
+      if (tokens && !tokens.add(chunk)) throw new BodyTooLargeError(tokens.limit, "JSON structure", "values");
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw badRequest(`bad zstd body: ${(err as Error).message}`);
+  }
   return Buffer.concat(chunks);
 }
 
 /** Streams the decompressed payload into a new file at `path`, never holding it whole in memory. */
 export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimits, path: string): Promise<FileBodyResult> {
-  const file = await open(path, "wx", 0o600);
+  const room = limits.disk?.writer("upload");
+  const file = await open(path, "wx", 0o600).catch((err: unknown) => rethrowNoSpace(err, "upload"));
   try {
     const result = await decodeZstdBody(req, limits, async (chunk) => {
-      await file.write(chunk);
+      room?.(chunk.length);
+      await file.write(chunk).catch((err: unknown) => rethrowNoSpace(err, "upload"));
     });
-    await file.sync();
+    await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
     return { bytes: result.decompressed, tooLarge: result.overLimit };
   } finally {
     await file.close();

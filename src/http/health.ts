@@ -1,6 +1,7 @@
 // /health answers 200 when what a sync needs works, 503 otherwise:
 //   data_folder  a file can be created and removed in the data folder
-//   free_space   the data folder's file system has at least 16 MiB free
+//   free_space   the data folder's file system has more free space than the
+//                upload reserve (--disk-reserve; 16 MiB when none is given)
 //   server_db    the server's own database (host keys, users) answers
 //   collection   the SQLite collation extension loads, and a user's collection
 //                (one per check, in turn) opens and reads
@@ -36,6 +37,8 @@ export interface HealthDeps {
   skipUser?: (name: string) => boolean;
   /** With --backup-dir: the newest backup is fresh and complete (src/ops/backup-status.ts). */
   checkBackup?: () => void;
+  /** The upload reserve: below it, uploads get 507, so /health fails free_space. */
+  disk?: { reserveBytes(): number };
 }
 
 export class HealthCheck {
@@ -66,7 +69,8 @@ export class HealthCheck {
     attempt("free_space", () => {
       const st = statfsSync(this.deps.base);
       const free = Number(st.bavail) * Number(st.bsize);
-      if (free < MIN_FREE_BYTES) throw new Error(`only ${free} bytes free in the data folder`);
+      const reserve = Math.max(MIN_FREE_BYTES, this.deps.disk?.reserveBytes() ?? 0);
+      if (free < reserve) throw new Error(`disk full: only ${free} bytes free in the data folder, uploads keep ${reserve} in reserve`);
     });
     attempt("server_db", () => this.deps.checkServerDb());
     attempt("collection", () => this.checkCollection());

@@ -6,11 +6,15 @@
 // Every such request counts as protocol 10. Replies are the raw payload: no
 // compression, no anki-original-size.
 //
-// The form is parsed as a stream (busboy). The host key may come after the
-// payload (the 2.1.56 client sends `data` first), so the payload part is
-// spooled to a file under the data folder before the user is known; it is
-// decompressed only after the host key was checked (see server.ts).
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+// The form is parsed as a stream (busboy). When the host key comes before the
+// payload (Python-era clients and AnkiDroid), it is checked before a byte of
+// the payload touches the disk, and a wrong key ends the request at once. The
+// Rust client of 2.1.28-2.1.56 sends `data` first: that payload is spooled to
+// a file under the data folder before the user is known, within a shared
+// budget for such not-yet-authenticated spool files and the free-space
+// reserve, and removed on every error path. It is decompressed only after the
+// host key was checked (see server.ts).
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
@@ -20,9 +24,12 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGunzip, gunzip } from "node:zlib";
 import busboy from "busboy";
-import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
+import type { BodyLimits, FileBodyResult, SyncHeader, WriteRoom } from "../protocol/types.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { RequestEnvelope } from "../protocol/types.js";
+import { BodyTooLargeError } from "./envelope.js";
+import { JsonTokenCounter } from "./budgets.js";
+import { isNoSpace, rethrowNoSpace } from "../disk-space.js";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -33,10 +40,19 @@ export const LEGACY_PROTOCOL = 10;
 export const MAX_TEXT_FIELD_BYTES = 4096;
 /** A `data` part sent without a filename (no known client does) is buffered by the parser, so it is kept small. */
 export const MAX_INLINE_DATA_BYTES = 1024 * 1024;
+/**
+ * Over a limit, a legacy form gets 400, as from the official server (whose
+ * multipart reader fails that way), and legacy clients expect.
+ */
+export const LEGACY_TOO_LARGE = 400;
+/**
+ * A payload sent after a host key that is not valid is held in memory up to
+ * this size (a later `k` part could still replace the key: the last one wins);
+ * past it the form is refused with 403. Nothing reaches the disk either way.
+ */
+export const MAX_UNVERIFIED_PREFIX_BYTES = 1024 * 1024;
 /** Real clients send four or five parts. */
 const MAX_PARTS = 64;
-/** Spooled payloads left by a crash are removed once they are this old. */
-const STALE_SPOOL_MS = 24 * 3600_000;
 
 const TEXT_FIELDS = new Set(["c", "k", "sk", "s", "v"]);
 
@@ -55,13 +71,53 @@ export interface LegacyForm {
   /** `v`: the client version, sent on msync/begin. */
   clientVersion: string | undefined;
   data: LegacyData;
+  /** Gives back what the form charged to the unauthenticated spool budget. */
+  releaseSpoolCharge?: () => void;
 }
 
 export interface LegacyFormOptions {
-  /** Bytes of the whole multipart body on the wire (MAX_SYNC_PAYLOAD_MEGS). */
+  /** Bytes of the whole multipart body on the wire (the route's budget, see budgets.ts). */
   maxBodyBytes: number;
   /** Folder for the spooled `data` part. */
   spoolDir: string;
+  /** Throws (403, ...) when a host key that arrived before `data` is not valid. */
+  checkKey?: (hostKey: string) => Promise<void>;
+  /** Spool writes keep the free-space reserve. */
+  disk?: WriteRoom;
+  /** Bytes spooled before any key was seen are charged here. */
+  unauthenticated?: SpoolBudget;
+}
+
+/**
+ * The bytes all requests together may hold in spool files whose host key has
+ * not been seen yet (only forms that send `data` before `k` spool such files).
+ */
+export class SpoolBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** A charge against the budget; `add` throws 503 once the budget is spent, `release` gives it all back. */
+  open(): { add(bytes: number): void; release(): void } {
+    let charged = 0;
+    return {
+      add: (bytes: number) => {
+        if (this.used + bytes > this.limit) {
+          throw new HttpError(503, `unauthenticated spool budget of ${this.limit} bytes spent (forms sending data before their host key)`);
+        }
+        this.used += bytes;
+        charged += bytes;
+      },
+      release: () => {
+        this.used -= charged;
+        charged = 0;
+      },
+    };
+  }
+
+  inUse(): number {
+    return this.used;
+  }
 }
 
 export function isMultipart(req: IncomingMessage): boolean {
@@ -78,31 +134,14 @@ function fieldBytes(value: string): Buffer {
   return /^[\u0000-\u00ff]*$/.test(value) ? Buffer.from(value, "latin1") : Buffer.from(value, "utf8");
 }
 
-const sweptDirs = new Set<string>();
-
-function prepareSpoolDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (sweptDirs.has(dir)) return;
-  sweptDirs.add(dir);
-  const now = Date.now();
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    try {
-      if (now - statSync(path).mtimeMs > STALE_SPOOL_MS) rmSync(path, { force: true });
-    } catch {
-      // gone already
-    }
-  }
-}
-
-/** Counts the wire bytes and refuses a body larger than the limit (400, as the official server does). */
+/** Counts the wire bytes and refuses a body larger than the limit (413). */
 async function* limitedBody(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
   let seen = 0;
   // destroyOnReturn: false keeps the socket usable for the error reply.
   for await (const chunk of req.iterator({ destroyOnReturn: false })) {
     const buf = chunk as Buffer;
     seen += buf.length;
-    if (seen > limit) throw badRequest(`multipart body exceeds ${limit} bytes`);
+    if (seen > limit) throw new BodyTooLargeError(limit, "multipart body", "bytes", LEGACY_TOO_LARGE);
     yield buf;
   }
 }
@@ -122,29 +161,32 @@ async function collectSmall(stream: Readable, limit: number, what: string): Prom
   return Buffer.concat(chunks);
 }
 
+function formParser(req: IncomingMessage): busboy.Busboy {
+  try {
+    return busboy({ headers: req.headers, defCharset: "latin1", limits: { fieldSize: MAX_INLINE_DATA_BYTES, parts: MAX_PARTS, fieldNameSize: 100 } });
+  } catch (err) {
+    throw badRequest(`multipart: ${(err as Error).message}`);
+  }
+}
+
 /**
  * Reads a whole multipart form. Unknown parts are skipped; repeated parts: the
  * last one wins. Any malformed form, a body over the limit or an oversized
  * text field is a 400, and nothing is left behind.
  */
 export async function parseLegacyForm(req: IncomingMessage, options: LegacyFormOptions): Promise<LegacyForm> {
-  let parser: busboy.Busboy;
-  try {
-    parser = busboy({
-      headers: req.headers,
-      defCharset: "latin1",
-      limits: { fieldSize: MAX_INLINE_DATA_BYTES, parts: MAX_PARTS, fieldNameSize: 100 },
-    });
-  } catch (err) {
-    throw badRequest(`multipart: ${(err as Error).message}`);
-  }
+  const parser = formParser(req);
   const form: LegacyForm = { hostKey: "", sessionKey: "", compressed: false, clientVersion: undefined, data: { kind: "none" } };
   const spooled: string[] = [];
   const work: Array<Promise<void>> = [];
   let failure: Error | undefined;
+  // Any failure ends the whole form at once: nothing more is read or written.
+  const abort = new AbortController();
   const fail = (err: Error) => {
     failure ??= err;
+    abort.abort();
   };
+  const charge = options.unauthenticated?.open();
   const setText = (name: string, bytes: Buffer) => {
     if (bytes.length > MAX_TEXT_FIELD_BYTES) return fail(badRequest(`multipart field "${name}" is larger than ${MAX_TEXT_FIELD_BYTES} bytes`));
     const text = bytes.toString("utf8");
@@ -168,18 +210,14 @@ export async function parseLegacyForm(req: IncomingMessage, options: LegacyFormO
     }
   });
   parser.on("file", (name, stream) => {
+    // Aborting the form destroys the part streams; their errors are already
+    // reported through `failure`, and an unhandled one would end the process.
+    stream.on("error", () => {});
     if (failure) {
       stream.resume();
     } else if (name === "data") {
-      prepareSpoolDir(options.spoolDir);
-      const path = join(options.spoolDir, `${randomBytes(12).toString("hex")}.part`);
-      spooled.push(path);
-      work.push(
-        pipeline(stream, createWriteStream(path, { flags: "wx", mode: 0o600 })).then(
-          () => setData({ kind: "file", path, bytes: statSync(path).size }),
-          (err: Error) => fail(badRequest(`multipart data part: ${err.message}`)),
-        ),
-      );
+      const spool: DataSpool = { options, form, charge, signal: abort.signal, setData, spooled };
+      work.push(receiveDataPart(stream, spool).catch((err: unknown) => fail(asFormError(err))));
     } else if (TEXT_FIELDS.has(name)) {
       work.push(collectSmall(stream, MAX_TEXT_FIELD_BYTES, `multipart field "${name}"`).then((bytes) => setText(name, bytes), fail));
     } else {
@@ -190,8 +228,9 @@ export async function parseLegacyForm(req: IncomingMessage, options: LegacyFormO
 
   try {
     try {
-      await pipeline(limitedBody(req, options.maxBodyBytes), parser);
+      await pipeline(limitedBody(req, options.maxBodyBytes), parser, { signal: abort.signal });
     } catch (err) {
+      if (failure) throw failure;
       if (err instanceof HttpError) throw err;
       throw badRequest(`invalid multipart: ${(err as Error).message}`);
     } finally {
@@ -199,16 +238,102 @@ export async function parseLegacyForm(req: IncomingMessage, options: LegacyFormO
     }
     await Promise.all(work);
     if (failure) throw failure;
+    form.releaseSpoolCharge = () => charge?.release();
     return form;
   } catch (err) {
+    charge?.release();
     for (const path of spooled) rmSync(path, { force: true });
     throw err;
+  }
+}
+
+/** What receiveDataPart works with: the form so far and where its spool file goes. */
+interface DataSpool {
+  options: LegacyFormOptions;
+  form: LegacyForm;
+  /** The unauthenticated spool budget's charge for this form. */
+  charge: { add(bytes: number): void } | undefined;
+  signal: AbortSignal;
+  setData: (data: LegacyData) => void;
+  /** Spool files written, removed if the form fails. */
+  spooled: string[];
+}
+
+/**
+ * The `data` part. A key that came first is checked before anything is
+ * written (a refused one leaves the payload in memory, see unverifiedPrefix);
+ * otherwise the payload is spooled, charged to the unauthenticated budget,
+ * keeping the disk reserve.
+ */
+async function receiveDataPart(stream: Readable, spool: DataSpool): Promise<void> {
+  const { options, form } = spool;
+  const keyFirst = form.hostKey !== "" && options.checkKey !== undefined;
+  if (keyFirst) {
+    try {
+      await options.checkKey!(form.hostKey);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 403) throw err;
+      spool.setData({ kind: "memory", bytes: await unverifiedPrefix(stream, err) });
+      return;
+    }
+  }
+  const path = join(options.spoolDir, `${randomBytes(12).toString("hex")}.part`);
+  const room = options.disk?.writer("legacy spool");
+  const guarded = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      room?.(chunk.length);
+      if (!keyFirst) spool.charge?.add(chunk.length);
+      yield chunk;
+    }
+  };
+  // The form may have failed while the key was checked: then nothing is created.
+  if (spool.signal.aborted) throw new Error("form aborted");
+  mkdirSync(options.spoolDir, { recursive: true, mode: 0o700 });
+  spool.spooled.push(path);
+  const out = createWriteStream(path, { flags: "wx", mode: 0o600 });
+  try {
+    await pipeline(stream, guarded, out, { signal: spool.signal });
+  } catch (err) {
+    stream.resume();
+    // An abort can come while the file is still being opened: remove it once it is closed.
+    if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+    rmSync(path, { force: true });
+    throw err;
+  }
+  spool.setData({ kind: "file", path, bytes: statSync(path).size });
+}
+
+/** A data part's failure as the form's status: its own, 507 for a full disk, else 400. */
+function asFormError(err: unknown): Error {
+  if (err instanceof HttpError) return err;
+  if (isNoSpace(err)) return rethrowNoSpaceAsError(err);
+  return badRequest(`multipart data part: ${(err as Error).message}`);
+}
+
+/** The payload after a refused key, in memory; past MAX_UNVERIFIED_PREFIX_BYTES, the key's refusal. */
+async function unverifiedPrefix(stream: Readable, refusal: HttpError): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_UNVERIFIED_PREFIX_BYTES) throw refusal;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function rethrowNoSpaceAsError(err: unknown): Error {
+  try {
+    rethrowNoSpace(err, "legacy spool");
+  } catch (converted) {
+    return converted as Error;
   }
 }
 
 export function disposeLegacyForm(form: LegacyForm): void {
   if (form.data.kind === "file") rmSync(form.data.path, { force: true });
   form.data = { kind: "none" };
+  form.releaseSpoolCharge?.();
 }
 
 const EMPTY_INPUT = Buffer.from("{}");
@@ -222,16 +347,22 @@ function isEmpty(data: LegacyData): boolean {
 export async function legacyPayload(form: LegacyForm, limits: BodyLimits): Promise<Buffer> {
   if (isEmpty(form.data)) return EMPTY_INPUT;
   const data = form.data.kind === "memory" ? form.data.bytes : form.data.kind === "file" ? await readFile(form.data.path) : EMPTY_INPUT;
+  let payload: Buffer;
   if (!form.compressed) {
-    if (data.length >= limits.decompressed) throw badRequest(`payload exceeds ${limits.decompressed} bytes`);
-    return data;
+    if (data.length >= limits.decompressed) throw new BodyTooLargeError(limits.decompressed, "payload", "bytes", LEGACY_TOO_LARGE);
+    payload = data;
+  } else {
+    try {
+      payload = await gunzipAsync(data, { maxOutputLength: limits.decompressed });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw new BodyTooLargeError(limits.decompressed, "decompressed payload", "bytes", LEGACY_TOO_LARGE);
+      throw badRequest(`invalid gzip: ${(err as Error).message}`);
+    }
   }
-  try {
-    return await gunzipAsync(data, { maxOutputLength: limits.decompressed });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw badRequest(`decompressed payload exceeds ${limits.decompressed} bytes`);
-    throw badRequest(`invalid gzip: ${(err as Error).message}`);
+  if (limits.jsonTokens !== undefined && !new JsonTokenCounter(limits.jsonTokens).add(payload)) {
+    throw new BodyTooLargeError(limits.jsonTokens, "JSON structure", "values", LEGACY_TOO_LARGE);
   }
+  return payload;
 }
 
 /**
@@ -266,7 +397,8 @@ export async function legacyPayloadToFile(form: LegacyForm, limits: BodyLimits, 
         : Readable.from([EMPTY_INPUT]);
   const decoded: Readable = form.compressed && !isEmpty(data) ? source.pipe(createGunzip()) : source;
   source.on("error", (err) => decoded.destroy(err));
-  const file = await open(path, "wx", 0o600);
+  const room = limits.disk?.writer("upload");
+  const file = await open(path, "wx", 0o600).catch((err: unknown) => rethrowNoSpace(err, "upload"));
   let bytes = 0;
   let tooLarge = false;
   try {
@@ -279,15 +411,18 @@ export async function legacyPayloadToFile(form: LegacyForm, limits: BodyLimits, 
           break;
         }
         bytes += buf.length;
+        room?.(buf.length);
         await file.write(buf);
       }
     } catch (err) {
+      if (err instanceof HttpError) throw err;
+      if (isNoSpace(err)) rethrowNoSpace(err, "upload");
       throw badRequest(`invalid gzip: ${(err as Error).message}`);
     } finally {
       source.destroy();
       decoded.destroy();
     }
-    await file.sync();
+    await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
     return { bytes, tooLarge };
   } finally {
     await file.close();

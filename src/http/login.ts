@@ -8,9 +8,10 @@ import { type BodyLimits, type RequestEnvelope, jsonReply } from "../protocol/ty
 import type { RequestLog, ServerDeps } from "./context.js";
 import { sendError } from "./envelope.js";
 import { sendReply } from "./reply.js";
+import { LOGIN_BUDGET, wireLimit } from "./budgets.js";
 
 /** A hostKey body is two short strings; anything bigger is not a login. */
-const LOGIN_BODY_LIMITS: BodyLimits = { compressed: 64 * 1024, decompressed: 64 * 1024 };
+const LOGIN_BODY_LIMITS: BodyLimits = { compressed: wireLimit(LOGIN_BUDGET), decompressed: LOGIN_BUDGET.bytes, jsonTokens: LOGIN_BUDGET.jsonTokens };
 
 /**
  * Status for a throttled login: 429. The client shows it as "A network error

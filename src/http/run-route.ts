@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { rmSync } from "node:fs";
 import { newIncomingTempName } from "../data-folder.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
-import type { RequestEnvelope, RequestInfo, SyncHeader, UserRoute } from "../protocol/types.js";
+import type { BodyLimits, RequestEnvelope, RequestInfo, SyncHeader, UserRoute } from "../protocol/types.js";
 import type { UserState } from "../users/user.js";
 import type { RequestLog, ServerDeps } from "./context.js";
 import { LEGACY_PROTOCOL } from "./legacy.js";
@@ -19,26 +19,34 @@ export async function authorizedUser(deps: ServerDeps, hostKey: string, clientVe
   throw new HttpError(verdict.status, verdict.reason);
 }
 
-/** Authorizes the request's host key and runs `route` for that user. */
-export async function runAuthorizedRoute(deps: ServerDeps, route: UserRoute, envelope: RequestEnvelope, req: IncomingMessage, res: ServerResponse, entry: RequestLog): Promise<void> {
+/** Authorizes the request's host key and runs `route` for that user, reading its body within `limits`. */
+export async function runAuthorizedRoute(
+  deps: ServerDeps,
+  route: UserRoute,
+  envelope: RequestEnvelope,
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: RequestLog,
+  limits: BodyLimits,
+): Promise<void> {
   const header = envelope.header;
   const address = deps.clientAddress(req);
   const userName = await authorizedUser(deps, header.hostKey, header.clientVersion, address, res);
   entry.user = userName;
   deps.ops?.admit(userName);
-  await runUserRoute(deps, route, deps.users.get(userName), { header, address, protocol: envelope.protocol }, envelope, res);
+  await runUserRoute(route, deps.users.get(userName), { header, address, protocol: envelope.protocol }, envelope, res, limits);
 }
 
-export async function runUserRoute(deps: ServerDeps, route: UserRoute, user: UserState, info: RequestInfo, envelope: RequestEnvelope, res: ServerResponse): Promise<void> {
+export async function runUserRoute(route: UserRoute, user: UserState, info: RequestInfo, envelope: RequestEnvelope, res: ServerResponse, limits: BodyLimits): Promise<void> {
   if (route.body === "json") {
-    const payload = await envelope.readPayload(deps.limits);
+    const payload = await envelope.readPayload(limits);
     await user.lock.run(async () => sendReply(res, await route.handle(user, payload, info), info.protocol));
     return;
   }
   user.ensureFolders();
   const tempPath = join(user.dir, newIncomingTempName());
   try {
-    const received = await envelope.writePayloadToFile(deps.limits, tempPath);
+    const received = await envelope.writePayloadToFile(limits, tempPath);
     const file = { path: tempPath, bytes: received.bytes, tooLarge: received.tooLarge };
     await user.lock.run(async () => sendReply(res, await route.handle(user, file, info), info.protocol));
   } finally {

@@ -16,6 +16,15 @@ export interface BodyLimits {
   compressed: number;
   /** Bytes after decompression. */
   decompressed: number;
+  /** JSON routes: the most containers and values the payload may hold (src/http/budgets.ts). */
+  jsonTokens?: number;
+  /** Writes to disk keep the free-space reserve (src/disk-space.ts). */
+  disk?: WriteRoom;
+}
+
+/** Checks free space as a request writes: `writer(what)(bytes)` throws 507 below the reserve. */
+export interface WriteRoom {
+  writer(what: string): (bytes: number) => void;
 }
 
 export interface FileBodyResult {

@@ -459,14 +459,23 @@ def test_password_guessing_is_throttled_and_logged_for_fail2ban(ours, start_serv
         assert secret not in log
 
 
-def test_user_name_attacked_from_many_addresses_is_throttled(ours, start_server, make_client):
-    srv = start_server(env={"SYNC_LOGIN_FAILURES_PER_ADDRESS": "3", "SYNC_LOGIN_FAILURES_PER_USER": "6"})
-    statuses = [login_from(srv, "bob", f"g{i}", source=f"127.0.1.{i}").status for i in range(1, 9)]
-    assert statuses == [403] * 6 + [429] * 2
+def test_user_name_attacked_from_many_addresses_keeps_its_right_password(ours, start_server, make_client):
+    """The per-user limit counts per (name, address): guesses from many addresses
+    never lock the name for the user's own devices (issue 18); one address that
+    keeps failing for the name is throttled and logged for fail2ban."""
+    srv = start_server(env={"SYNC_LOGIN_FAILURES_PER_ADDRESS": "10", "SYNC_LOGIN_FAILURES_PER_USER": "3"})
+    statuses = [login_from(srv, "bob", f"g{i}", source=f"127.0.1.{1 + i // 2}").status for i in range(40)]
+    assert statuses == [403] * 40
+    assert login_from(srv, "bob", "bobpass", source="127.0.1.200").status == 200
+    # one address: 3 failures for bob, then that pair is throttled (even the right password), other names are not
+    noisy = [login_from(srv, "bob", f"n{i}", source="127.0.2.1").status for i in range(5)]
+    assert noisy == [403] * 3 + [429] * 2
     assert "reason=throttled-user" in login_failed_lines(srv)[-1]
-    # other users and logged-in devices are unaffected
-    c = make_client("alice")
-    c.login(srv.endpoint, "alice", "alicepass")
+    assert login_from(srv, "bob", "bobpass", source="127.0.2.1").status == 429
+    assert login_from(srv, "alice", "alicepass", source="127.0.2.1").status == 200
+    # the user's own device logs in and syncs
+    c = make_client("bob")
+    c.login(srv.endpoint, "bob", "bobpass")
     assert c.sync().required == NO_CHANGES
 
 

@@ -44,22 +44,31 @@ describe("LoginThrottle", () => {
     expect(decisions.filter((d) => d.allowed)).toHaveLength(3);
   });
 
-  it("throttles a user name attacked from many addresses, without counting throttled attempts", () => {
+  it("throttles a user name per address: failures elsewhere never lock out the right password", () => {
     const t = new LoginThrottle(limits, clock().fn);
-    // 100 attempts from one address: only 3 reach a password check and count for the name.
+    // 100 attempts from one address: the per-address limit (3) stops them.
     for (let i = 0; i < 100; i++) {
       const d = t.begin("198.51.100.1", "alice");
       if (d.allowed) d.attempt.failed();
     }
+    expect(t.begin("198.51.100.1", "alice").allowed).toBe(false);
     expect(t.begin("198.51.100.99", "alice").allowed).toBe(true);
-    // Spread over addresses, the name limit (5) applies.
+    // Spread over many addresses, the name stays open for every address that did not fail.
     const t2 = new LoginThrottle(limits, clock().fn);
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 50; i++) {
       const d = t2.begin(`198.51.100.${i}`, "alice");
       if (d.allowed) d.attempt.failed();
     }
-    expect(t2.begin("198.51.100.200", "alice")).toMatchObject({ allowed: false, scope: "user" });
-    expect(t2.begin("198.51.100.200", "bob").allowed).toBe(true);
+    expect(t2.begin("198.51.100.200", "alice").allowed).toBe(true);
+    // The (name, address) limit applies below the address limit when it is lower.
+    const t3 = new LoginThrottle({ ...limits, failuresPerAddress: 100, failuresPerUser: 2 }, clock().fn);
+    for (let i = 0; i < 2; i++) {
+      const d = t3.begin("198.51.100.7", "alice");
+      if (d.allowed) d.attempt.failed();
+    }
+    expect(t3.begin("198.51.100.7", "alice")).toMatchObject({ allowed: false, scope: "user" });
+    expect(t3.begin("198.51.100.7", "bob").allowed).toBe(true);
+    expect(t3.begin("198.51.100.8", "alice").allowed).toBe(true);
   });
 
   it("counts IPv6 clients per /64", () => {
