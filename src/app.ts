@@ -16,6 +16,7 @@ import { type ServerDeps, createSyncServer } from "./http/server.js";
 import { ServerOps } from "./http/ops.js";
 import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
+import { mediaConnections } from "./media/connections.js";
 import { mediaRoutes, mediaUsn } from "./media/routes.js";
 import { collectionRoutes } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
@@ -24,6 +25,8 @@ type ServerDb = Database.Database;
 
 /** A normal sync with no request for this long is rolled back. */
 const SESSION_IDLE_MS = 30 * 60_000;
+/** A media DB unused for this long is closed (reopened on the next media request). */
+const MEDIA_IDLE_MS = 5 * 60_000;
 /** After the shutdown timeout: how long handlers still running get to let go of the users' files. */
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -61,7 +64,10 @@ async function startControl(base: string, users: UserRegistry): Promise<Control>
   try {
     return await ControlListener.start(base, "server", {
       runLocked: (name, task) => users.get(name).lock.run(task),
-      closeUserFiles: (name) => users.get(name).closeCollection(),
+      closeUserFiles: (name) => {
+        users.get(name).closeCollection();
+        mediaConnections.close(users.get(name).dir);
+      },
     });
   } catch (err) {
     if (err instanceof ControlError) throw err;
@@ -168,7 +174,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await control.close();
     throw err;
   }
-  const sweep = setInterval(() => users.abortIdleSessions(SESSION_IDLE_MS), 60_000);
+  const sweep = setInterval(() => {
+    users.abortIdleSessions(SESSION_IDLE_MS);
+    mediaConnections.closeIdle(MEDIA_IDLE_MS, (name, task) => users.get(name).lock.run(task));
+  }, 60_000);
   sweep.unref();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -235,9 +244,13 @@ async function shutdown(parts: RunningParts): Promise<void> {
   const auth = accounts.auth;
   const names = [...new Set([...auth.userNames(), ...auth.externalUserNames()])];
   await Promise.race([
-    Promise.all(names.map((name) => users.get(name).lock.run(() => users.get(name).closeCollection()))),
+    Promise.all(names.map((name) => users.get(name).lock.run(() => {
+        users.get(name).closeCollection();
+        mediaConnections.close(users.get(name).dir);
+      }))),
     sleep(SHUTDOWN_GRACE_MS),
   ]);
   users.closeAll();
+  mediaConnections.closeAll();
   serverDb.close();
 }

@@ -4,9 +4,9 @@ import type { UserState } from "../users/user.js";
 import { begin } from "./begin.js";
 import { mediaChanges } from "./changes.js";
 import { downloadFiles } from "./download.js";
-import { withMediaDb } from "./db.js";
 import { mediaSanity } from "./sanity.js";
 import { uploadChanges } from "./upload.js";
+import { mediaDbOf } from "./connections.js";
 
 export function mediaRoutes(): RouteTable {
   return {
@@ -20,5 +20,5 @@ export function mediaRoutes(): RouteTable {
 
 /** The user's media last_usn: what `meta` reports as media_usn (clients skip `begin` and trust it). */
 export function mediaUsn(user: UserState): number {
-  return withMediaDb(user.dir, (db) => db.lastUsn());
+  return mediaDbOf(user).lastUsn();
 }
