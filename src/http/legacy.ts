@@ -19,7 +19,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGunzip, gunzip } from "node:zlib";
-import busboy from "busboy";
+import type busboy from "busboy";
 import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { RequestEnvelope } from "../protocol/types.js";
@@ -128,9 +128,11 @@ async function collectSmall(stream: Readable, limit: number, what: string): Prom
  * text field is a 400, and nothing is left behind.
  */
 export async function parseLegacyForm(req: IncomingMessage, options: LegacyFormOptions): Promise<LegacyForm> {
+  // Loaded on the first legacy request: current clients never need it.
+  const createParser = (await import("busboy")).default;
   let parser: busboy.Busboy;
   try {
-    parser = busboy({
+    parser = createParser({
       headers: req.headers,
       defCharset: "latin1",
       limits: { fieldSize: MAX_INLINE_DATA_BYTES, parts: MAX_PARTS, fieldNameSize: 100 },

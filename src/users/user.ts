@@ -6,7 +6,6 @@
 // would start here.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createEmptyCollection } from "../collection/create.js";
 import { type CollectionDb, openCollectionDb } from "../collection/open.js";
 import { COLLECTION_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
 import { logger } from "../log.js";
@@ -17,6 +16,17 @@ import type { SyncSession } from "./session.js";
 export interface SessionObserver {
   /** A normal sync's changes were committed (`finish`). */
   sessionCommitted?(user: string, session: SyncSession): void;
+}
+
+// Creating a collection needs the stock notetypes and the protobuf codecs: a
+// few MB an idle server does not keep. The sync routes load it before their
+// first step (http/routes.ts); collection() is synchronous, so it can only use
+// what is already loaded.
+let createEmptyCollection: ((path: string) => void) | undefined;
+
+/** Loads the code that creates a brand-new collection; call before the first collection(). */
+export async function loadCollectionCreator(): Promise<void> {
+  createEmptyCollection ??= (await import("../collection/create.js")).createEmptyCollection;
 }
 
 export class UserState {
@@ -45,6 +55,7 @@ export class UserState {
     if (this.db) return this.db;
     this.ensureFolders();
     if (!existsSync(this.collectionPath)) {
+      if (!createEmptyCollection) throw new Error("loadCollectionCreator() must run before the first collection()");
       createEmptyCollection(this.collectionPath);
       logger.info("created new collection", { user: this.name });
     }
