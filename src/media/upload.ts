@@ -118,7 +118,7 @@ export function applyUpload(db: MediaDb, changes: UploadedChange[]): UploadOutco
   if (batch) {
     // Committed. A failure here leaves the log for the next open to finish.
     applyPending(userDir, batch);
-    clearPending(userDir);
+    clearPending(userDir, { durable: false });
   } else {
     removeTemps(userDir, temps);
   }
