@@ -20,6 +20,7 @@ import { mediaConnections } from "./media/connections.js";
 import { mediaRoutes, mediaUsn } from "./media/routes.js";
 import { collectionRoutes } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
+import { workers } from "./worker/pool.js";
 
 type ServerDb = Database.Database;
 
@@ -252,5 +253,6 @@ async function shutdown(parts: RunningParts): Promise<void> {
   ]);
   users.closeAll();
   mediaConnections.closeAll();
+  await workers.close();
   serverDb.close();
 }

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { type CollectionDb, openCollectionDb } from "../collection/open.js";
 import { COLLECTION_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
 import { logger } from "../log.js";
+import type { TaskArgs, TaskName, TaskResult } from "../worker/tasks.js";
+import { workers } from "../worker/pool.js";
 import { AsyncLock } from "./lock.js";
 import type { SyncSession } from "./session.js";
 
@@ -65,6 +67,14 @@ export class UserState {
     db.pragma("synchronous = FULL");
     this.db = db;
     return db;
+  }
+
+  /**
+   * Runs a heavy SQLite job (src/worker/tasks.ts) in this user's worker
+   * thread, so that other users' requests are served meanwhile.
+   */
+  inWorker<N extends TaskName>(task: N, ...args: TaskArgs<N>): Promise<TaskResult<N>> {
+    return workers.run(this.name, task, ...args);
   }
 
   get session(): SyncSession | undefined {
