@@ -17,12 +17,22 @@ import { ServerOps } from "./http/ops.js";
 import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
 import { mediaConnections } from "./media/connections.js";
-import { mediaRoutes, mediaUsn } from "./media/routes.js";
-import { collectionRoutes } from "./sync/routes.js";
+import { mediaRoutes, mediaUsn, preloadMediaHandlers } from "./media/routes.js";
+import { collectionRoutes, preloadSyncHandlers } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
 import { workers } from "./worker/pool.js";
 
 type ServerDb = Database.Database;
+
+/**
+ * The handler modules are not loaded at start (idle memory); the first login
+ * loads them, so a client's first sync step does not wait for them.
+ */
+function preloadHandlers(): void {
+  Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]).catch((err: unknown) =>
+    logger.error("loading the sync handlers failed", { reason: (err as Error).message }),
+  );
+}
 
 /** A normal sync with no request for this long is rolled back. */
 const SESSION_IDLE_MS = 30 * 60_000;
@@ -167,6 +177,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     legacySpoolDir: join(config.base, LEGACY_SPOOL_FOLDER),
     clientAddress: (req) => addresses.resolve(req),
     ops,
+    onLogin: preloadHandlers,
   });
   try {
     await listen(server, config);

@@ -21,6 +21,8 @@ export interface ServerDeps {
   clientAddress: (req: IncomingMessage) => string;
   /** /health, /metrics, request accounting, and refusing requests during shutdown or maintenance. */
   ops?: ServerOps;
+  /** Called after each successful login (the app loads the sync code then, before the client's first sync step). */
+  onLogin?: (user: string) => void;
 }
 
 /** One request's log line, filled in as the request is understood. */
