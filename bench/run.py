@@ -26,7 +26,7 @@ from benchlib.scenarios import Bench, scenario_list  # noqa: E402
 from benchlib.servers import KINDS  # noqa: E402
 from benchlib.workloads import ensure_cache  # noqa: E402
 
-SCENARIO_KEYS = ["full_upload", "full_download", "normal_sync", "media_upload", "media_download", "multi_user"]
+SCENARIO_KEYS = ["full_upload", "full_download", "normal_sync", "media_upload", "media_download", "multi_user", "multi_user_64"]
 
 
 def log(msg: str) -> None:
@@ -194,6 +194,8 @@ def main() -> int:
 
 def write_latest(heading: str, mach: dict, tbl: str, out: Path, work_info: dict, result: dict, users: int) -> None:
     big, small, media = work_info["big"], work_info["small"], work_info["media"]
+    crowd = work_info.get("crowd", {})
+    crowd_users = PROFILES[result["profile"]].crowd_users
     prep = result["preparation"].get("official") or {}
     pend = prep.get("pending_big", {})
     notes = "\n\n".join(x for x in (report.load_note(result["summary"]), report.failures_note(result["summary"])) if x)
@@ -215,7 +217,10 @@ Workloads: full up/download and the normal sync's base is a collection of
 {pend.get('new_notes', '?')} new notes; media is {media['files']} files of
 {media['bytes'] / 1e6:.0f} MB in all (random bytes); each of the {users} users
 has a {small['bytes'] / 1e6:.0f} MB collection ({small['notes']:,} notes) with a
-normal sync pending ({prep.get('pending_user', {}).get('reviews', '?')} reviews + {prep.get('pending_user', {}).get('new_notes', '?')} notes).
+normal sync pending ({prep.get('pending_user', {}).get('reviews', '?')} reviews + {prep.get('pending_user', {}).get('new_notes', '?')} notes); each of the
+{crowd_users} crowd users has a {crowd.get('bytes', 0) / 1e6:.1f} MB collection ({crowd.get('notes', 0):,} notes) with
+{prep.get('pending_crowd', {}).get('reviews', '?')} reviews + {prep.get('pending_crowd', {}).get('new_notes', '?')} notes pending; a crowd run
+counts only if every sync succeeds (no 5xx, no 409).
 Wall time is what the real client (rslib from the `anki` package) waits for,
 including its own work; server CPU and peak RSS are read from
 `/proc/<pid>/stat` and `/proc/<pid>/status` of the server process, each

@@ -30,6 +30,13 @@ class Profile:
     user_min_revlog: int
     user_pending_reviews: int
     user_pending_notes: int
+    # a crowd of users at once, each with a small collection
+    crowd_users: int
+    crowd_notes: int
+    crowd_target_bytes: int
+    crowd_min_revlog: int
+    crowd_pending_reviews: int
+    crowd_pending_notes: int
     # repetitions of every scenario on every server
     reps: int
 
@@ -56,6 +63,12 @@ FULL = Profile(
     user_min_revlog=50_000,
     user_pending_reviews=1_000,
     user_pending_notes=200,
+    crowd_users=64,
+    crowd_notes=1_000,
+    crowd_target_bytes=2 * 1000 * 1000,
+    crowd_min_revlog=10_000,
+    crowd_pending_reviews=200,
+    crowd_pending_notes=40,
     reps=5,
 )
 
@@ -74,6 +87,12 @@ QUICK = Profile(
     user_min_revlog=1_000,
     user_pending_reviews=40,
     user_pending_notes=10,
+    crowd_users=64,
+    crowd_notes=100,
+    crowd_target_bytes=300 * 1000,
+    crowd_min_revlog=500,
+    crowd_pending_reviews=20,
+    crowd_pending_notes=5,
     reps=1,
 )
 

@@ -35,6 +35,10 @@ def multi_users(n: int) -> list[tuple[str, str]]:
     return [(f"user{i:02d}", f"pass-{i:02d}") for i in range(1, n + 1)]
 
 
+def crowd_users(n: int) -> list[tuple[str, str]]:
+    return [(f"crowd{i:02d}", f"crowd-pass-{i:02d}") for i in range(1, n + 1)]
+
+
 @dataclass
 class Scenario:
     key: str
@@ -46,6 +50,7 @@ class Scenario:
 def scenario_list(profile: Profile, work_info: dict) -> list[Scenario]:
     big_mb = work_info["big"]["bytes"] / 1e6
     media_mb = work_info["media"]["bytes"] / 1e6
+    crowd_mb = work_info.get("crowd", {}).get("bytes", profile.crowd_target_bytes) / 1e6
     return [
         Scenario("full_upload", f"full upload ({big_mb:.0f} MB collection)", "empty"),
         Scenario("full_download", f"full download ({big_mb:.0f} MB collection)", "synced"),
@@ -53,7 +58,10 @@ def scenario_list(profile: Profile, work_info: dict) -> list[Scenario]:
         Scenario("media_upload", f"media upload ({profile.media_files} files, {media_mb:.0f} MB)", "empty", True),
         Scenario("media_download", f"media download ({profile.media_files} files, {media_mb:.0f} MB)", "media", True),
         Scenario("multi_user", f"{profile.users} users syncing at once", "synced"),
+        Scenario("multi_user_64", f"{profile.crowd_users} users syncing at once ({crowd_mb:.1f} MB collections)", "crowd"),
     ]
+
+MULTI_KEYS = ("multi_user", "multi_user_64")
 
 
 @dataclass
@@ -63,6 +71,7 @@ class KindState:
     states: dict[str, Path] = field(default_factory=dict)
     pending_big: Path | None = None
     pending_small: list[Path] = field(default_factory=list)
+    pending_crowd: list[Path] = field(default_factory=list)
     prep_error: str | None = None
     media_error: str | None = None
     prep_info: dict = field(default_factory=dict)
@@ -92,9 +101,12 @@ class Bench:
         self.log = log
         self.node_args = node_args
         self.users = [BIG_USER] + multi_users(profile.users)
+        # The crowd scenario's servers know only its users (plain passwords cost
+        # both servers time at start-up; the other scenarios' starts stay as they were).
+        self.crowd = [BIG_USER] + crowd_users(profile.crowd_users)
 
-    def server(self, kind: str, base: Path) -> Server:
-        return Server(kind, base, self.users, self.work / kind / "server.log", self.node_args if kind == "ours" else ())
+    def server(self, kind: str, base: Path, users: list[tuple[str, str]] | None = None) -> Server:
+        return Server(kind, base, users or self.users, self.work / kind / "server.log", self.node_args if kind == "ours" else ())
 
     # -- preparation (untimed, once per server kind and run) -------------
 
@@ -105,6 +117,7 @@ class Bench:
         need_big = bool(keys & {"full_download", "normal_sync"})
         need_users = "multi_user" in keys
         need_media = "media_download" in keys
+        need_crowd = "multi_user_64" in keys
         ks = KindState(kind, self.work / kind)
         shutil.rmtree(ks.dir, ignore_errors=True)
         ks.dir.mkdir(parents=True)
@@ -112,6 +125,8 @@ class Bench:
         try:
             if need_big or need_users:
                 self._prepare_collections(ks, need_big, need_users)
+            if need_crowd:
+                self._prepare_crowd(ks)
         except Exception as e:  # noqa: BLE001 - reported in the table
             ks.prep_error = _short(e)
             self.log(f"  {kind}: preparation failed: {ks.prep_error}")
@@ -172,6 +187,35 @@ class Bench:
             ks.prep_info.setdefault("pending_user", info)
             ks.pending_small.append(dest)
 
+    def _prepare_crowd(self, ks: KindState) -> None:
+        """The crowd's users each full-upload a small collection; their pending
+        normal syncs are made on top of what the uploads left on the clients."""
+        base = ks.dir / "prep-crowd-base"
+        _copy_state(None, base)
+        clients = ks.dir / "prep-crowd-clients"
+        synced: list[Path] = []
+        with self.server(ks.kind, base, self.crowd) as srv:
+            for user, password in crowd_users(self.profile.crowd_users):
+                dev = Device(clients / user, self.cache / "crowd" / "collection.anki2")
+                try:
+                    dev.login(srv.endpoint, user, password)
+                    dev.full_upload()
+                finally:
+                    dev.close()
+                dest = ks.dir / f"synced-{user}.anki2"
+                shutil.copyfile(dev.path, dest)
+                synced.append(dest)
+        ks.states["crowd"] = ks.dir / "state-crowd"
+        shutil.copytree(base, ks.states["crowd"])
+        shutil.rmtree(base)
+        shutil.rmtree(clients)
+        for i, src in enumerate(synced):
+            dest = ks.dir / src.name.replace("synced-", "pending-")
+            shutil.copyfile(src, dest)
+            info = apply_pending(dest, self.profile.crowd_pending_reviews, self.profile.crowd_pending_notes, seed=1000 + i)
+            ks.prep_info.setdefault("pending_crowd", info)
+            ks.pending_crowd.append(dest)
+
     def _prepare_media(self, ks: KindState) -> None:
         base = ks.dir / "prep-media-base"
         _copy_state(None, base)
@@ -210,7 +254,7 @@ class Bench:
         shutil.rmtree(run_dir, ignore_errors=True)
         _copy_state(ks.states.get(scen.state) if scen.state != "empty" else None, base)
         devices: list[tuple[Device, tuple[str, str]]] = []
-        srv = self.server(ks.kind, base)
+        srv = self.server(ks.kind, base, self.crowd if scen.key == "multi_user_64" else None)
         try:
             devices = self._devices(scen, ks, run_dir)
             if self.quiet_wait > 0:
@@ -269,6 +313,8 @@ class Bench:
             return [(Device(c / "d"), BIG_USER)]
         if scen.key == "multi_user":
             return [(Device(c / user, ks.pending_small[i]), (user, pw)) for i, (user, pw) in enumerate(multi_users(self.profile.users))]
+        if scen.key == "multi_user_64":
+            return [(Device(c / user, ks.pending_crowd[i]), (user, pw)) for i, (user, pw) in enumerate(crowd_users(self.profile.crowd_users))]
         raise ValueError(scen.key)
 
     def _timed(self, scen: Scenario, devices: list[tuple[Device, tuple[str, str]]]) -> tuple[float, dict]:
@@ -284,7 +330,7 @@ class Bench:
             return wall, {}
         if scen.key in ("media_upload", "media_download"):
             return dev.media_sync(), {}
-        if scen.key == "multi_user":
+        if scen.key in MULTI_KEYS:
             return self._multi(devices)
         raise ValueError(scen.key)
 
@@ -311,15 +357,18 @@ class Bench:
         errors = []
         latencies = []
         for i, r in enumerate(results):
+            user = devices[i][1][0]
             if isinstance(r, BaseException):
-                errors.append(f"user{i + 1:02d}: {_short(r)}")
+                errors.append(f"{user}: {_short(r)}")
             elif r is None:
-                errors.append(f"user{i + 1:02d}: did not finish")
+                errors.append(f"{user}: did not finish")
             else:
                 latencies.append(r[0])
                 if r[1] != NO_CHANGES:
-                    errors.append(f"user{i + 1:02d}: ended with {required_name(r[1])}")
+                    errors.append(f"{user}: ended with {required_name(r[1])}")
         if errors:
+            # A 5xx or 409 answer makes the client's sync raise: such a run
+            # counts as failed, and the table shows the first reason.
             raise RuntimeError(f"{len(errors)} of {n} syncs failed; first: {errors[0]}")
         return wall, {
             "per_user_median_s": round(statistics.median(latencies), 4),

@@ -5,6 +5,7 @@ folder and renamed when complete, so an interrupted build is never reused):
 
   big.anki2     ~50,000 notes, review history in cards + a long revlog; never synced
   small.anki2   the per-user collection for the many-users scenario
+  crowd.anki2   the per-user collection for the crowd (64 users) scenario
   media/        the media files (random bytes, i.e. incompressible like jpg/mp3)
   workload.json what was built (counts, sizes)
 
@@ -253,11 +254,12 @@ def ensure_cache(profile: Profile, cache_root: Path, log: Log) -> tuple[Path, di
     info: dict = {"profile": profile.name}
     info["big"] = build_collection(tmp / "big" / "collection.anki2", profile.big_notes, profile.big_target_bytes, profile.big_min_revlog, 1, log)
     info["small"] = build_collection(tmp / "small" / "collection.anki2", profile.user_notes, profile.user_target_bytes, profile.user_min_revlog, 2, log)
+    info["crowd"] = build_collection(tmp / "crowd" / "collection.anki2", profile.crowd_notes, profile.crowd_target_bytes, profile.crowd_min_revlog, 4, log)
     log("  media files ...")
     info["media"] = build_media(tmp / "media", profile.media_files, profile.media_total_bytes, 3)
     log(f"  media: {info['media']}")
     info["build_seconds"] = round(time.monotonic() - t0, 1)
-    for sub in ("big", "small"):
+    for sub in ("big", "small", "crowd"):
         # keep only the closed collection file
         for p in (tmp / sub).iterdir():
             if p.name != "collection.anki2":

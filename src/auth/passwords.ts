@@ -3,7 +3,12 @@
 // PASSWORDS_HASHED) or an argon2id PHC string (what our user store writes).
 import { createHash, pbkdf2, scryptSync, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
-import argon2 from "argon2";
+import type * as Argon2 from "argon2";
+
+// argon2 (a native module) is loaded when the first argon2 hash is checked or
+// made, not at server start: most servers never see one.
+let argon2: typeof Argon2 | undefined;
+const loadArgon2 = async (): Promise<typeof Argon2> => (argon2 ??= (await import("argon2")).default as unknown as typeof Argon2);
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -66,7 +71,7 @@ export async function verifyPassword(credential: Credential, password: string): 
     }
     case "argon2id":
       try {
-        return await argon2.verify(credential.phc, password);
+        return await (await loadArgon2()).verify(credential.phc, password);
       } catch {
         return false;
       }
@@ -74,7 +79,8 @@ export async function verifyPassword(credential: Credential, password: string): 
 }
 
 export async function hashPasswordArgon2id(password: string): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id });
+  const lib = await loadArgon2();
+  return lib.hash(password, { type: lib.argon2id });
 }
 
 /** Whether a secret from a password file is a PHC hash rather than a plain password. */

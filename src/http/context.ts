@@ -38,6 +38,8 @@ export interface ServerDeps {
   metricsAllowed?: (address: string) => boolean;
   /** Told of every failed login (the status page lists the recent ones). */
   onLoginFailure?: (address: string, user: string, reason: string) => void;
+  /** Called after each successful login (the app loads the sync code then, before the client's first sync step). */
+  onLogin?: (user: string) => void;
 }
 
 /** One request's log line, filled in as the request is understood. */

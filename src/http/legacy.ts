@@ -23,7 +23,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGunzip, gunzip } from "node:zlib";
-import busboy from "busboy";
+import type busboy from "busboy";
 import type { BodyLimits, FileBodyResult, SyncHeader, WriteRoom } from "../protocol/types.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { RequestEnvelope } from "../protocol/types.js";
@@ -161,9 +161,11 @@ async function collectSmall(stream: Readable, limit: number, what: string): Prom
   return Buffer.concat(chunks);
 }
 
-function formParser(req: IncomingMessage): busboy.Busboy {
+async function formParser(req: IncomingMessage): Promise<busboy.Busboy> {
+  // Loaded on the first legacy request: current clients never need it.
+  const createParser = (await import("busboy")).default;
   try {
-    return busboy({ headers: req.headers, defCharset: "latin1", limits: { fieldSize: MAX_INLINE_DATA_BYTES, parts: MAX_PARTS, fieldNameSize: 100 } });
+    return createParser({ headers: req.headers, defCharset: "latin1", limits: { fieldSize: MAX_INLINE_DATA_BYTES, parts: MAX_PARTS, fieldNameSize: 100 } });
   } catch (err) {
     throw badRequest(`multipart: ${(err as Error).message}`);
   }
@@ -175,7 +177,7 @@ function formParser(req: IncomingMessage): busboy.Busboy {
  * text field is a 400, and nothing is left behind.
  */
 export async function parseLegacyForm(req: IncomingMessage, options: LegacyFormOptions): Promise<LegacyForm> {
-  const parser = formParser(req);
+  const parser = await formParser(req);
   const form: LegacyForm = { hostKey: "", sessionKey: "", compressed: false, clientVersion: undefined, data: { kind: "none" } };
   const spooled: string[] = [];
   const work: Array<Promise<void>> = [];

@@ -33,6 +33,7 @@ export async function login(deps: ServerDeps, envelope: RequestEnvelope, req: In
   const address = deps.clientAddress(req);
   const result = await deps.auth.login(name, password, header.clientVersion, address);
   if (result.ok) {
+    deps.onLogin?.(result.user);
     await sendReply(res, jsonReply({ key: result.key }), envelope.protocol);
     return;
   }

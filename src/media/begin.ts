@@ -5,7 +5,7 @@ import { badRequest } from "../protocol/errors.js";
 import { parseJsonObject } from "../protocol/json.js";
 import type { Reply, RequestInfo } from "../protocol/types.js";
 import type { UserState } from "../users/user.js";
-import { withMediaDb } from "./db.js";
+import { mediaDbOf } from "./connections.js";
 import { mediaResult } from "./result.js";
 
 export function begin(user: UserState, payload: Buffer, info: RequestInfo): Reply {
@@ -13,6 +13,6 @@ export function begin(user: UserState, payload: Buffer, info: RequestInfo): Repl
   const version = request.v ?? "";
   if (typeof version !== "string") throw badRequest("msync/begin: \"v\" must be a string");
   if (version === "") throw badRequest("msync/begin: missing client version");
-  const usn = withMediaDb(user.dir, (db) => db.lastUsn());
+  const usn = mediaDbOf(user).lastUsn();
   return mediaResult({ usn, sk: info.header.hostKey });
 }

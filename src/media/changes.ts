@@ -6,7 +6,7 @@ import { parseJsonObject } from "../protocol/json.js";
 import type { Reply } from "../protocol/types.js";
 import type { UserState } from "../users/user.js";
 import { MAX_CHANGES_PER_REPLY } from "./limits.js";
-import { withMediaDb } from "./db.js";
+import { mediaDbOf } from "./connections.js";
 import { mediaResult } from "./result.js";
 
 const I32_MIN = -(2 ** 31);
@@ -18,5 +18,5 @@ export function mediaChanges(user: UserState, payload: Buffer): Reply {
   if (typeof lastUsn !== "number" || !Number.isInteger(lastUsn) || lastUsn < I32_MIN || lastUsn > I32_MAX) {
     throw badRequest("msync/mediaChanges: \"lastUsn\" must be a 32-bit integer");
   }
-  return mediaResult(withMediaDb(user.dir, (db) => db.changesAfter(lastUsn, MAX_CHANGES_PER_REPLY)));
+  return mediaResult(mediaDbOf(user).changesAfter(lastUsn, MAX_CHANGES_PER_REPLY));
 }

@@ -107,6 +107,8 @@ interface EntryRow {
 
 export class MediaDb {
   readonly folder: string;
+  /** Prepared once per connection: the DB stays open between requests. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(
     readonly db: Database.Database,
@@ -179,11 +181,21 @@ export class MediaDb {
   }
 
   close(): void {
+    this.statements.clear();
     this.db.close();
   }
 
+  private statement(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   meta(): MediaMeta {
-    const row = this.db.prepare("SELECT last_usn, total_bytes, total_nonempty_files FROM meta").get() as
+    const row = this.statement("SELECT last_usn, total_bytes, total_nonempty_files FROM meta").get() as
       | { last_usn: number; total_bytes: number; total_nonempty_files: number }
       | undefined;
     if (!row) throw new MediaSchemaError("media.db has no meta row");
@@ -195,12 +207,12 @@ export class MediaDb {
   }
 
   private setMeta(meta: MediaMeta): void {
-    this.db.prepare("UPDATE meta SET last_usn = ?, total_bytes = ?, total_nonempty_files = ?").run(meta.lastUsn, meta.totalBytes, meta.totalNonemptyFiles);
+    this.statement("UPDATE meta SET last_usn = ?, total_bytes = ?, total_nonempty_files = ?").run(meta.lastUsn, meta.totalBytes, meta.totalNonemptyFiles);
   }
 
   /** The row for `fname`, deletion records included. */
   entry(fname: string): MediaEntry | undefined {
-    const row = this.db.prepare("SELECT fname, csum, size, usn, mtime FROM media WHERE fname = ?").get(fname) as EntryRow | undefined;
+    const row = this.statement("SELECT fname, csum, size, usn, mtime FROM media WHERE fname = ?").get(fname) as EntryRow | undefined;
     return row && { fname: row.fname, sha1: row.csum, size: row.size, usn: row.usn, mtime: row.mtime };
   }
 
@@ -212,15 +224,15 @@ export class MediaDb {
 
   /** Saves a row, replacing any with the same name. */
   setEntry(entry: MediaEntry): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO media (fname, csum, size, usn, mtime) VALUES (?, ?, ?, ?, ?)")
+    this
+      .statement("INSERT OR REPLACE INTO media (fname, csum, size, usn, mtime) VALUES (?, ?, ?, ?, ?)")
       .run(entry.fname, entry.sha1, entry.size, entry.usn, entry.mtime);
   }
 
   /** Rows changed after `afterUsn`, oldest first: [name, usn, lowercase hex sha1 or "" for a deletion]. */
   changesAfter(afterUsn: number, limit: number): MediaChange[] {
-    const rows = this.db
-      .prepare("SELECT fname, usn, CASE WHEN size > 0 THEN lower(hex(csum)) ELSE '' END AS sha1 FROM media WHERE usn > ? ORDER BY usn LIMIT ?")
+    const rows = this
+      .statement("SELECT fname, usn, CASE WHEN size > 0 THEN lower(hex(csum)) ELSE '' END AS sha1 FROM media WHERE usn > ? ORDER BY usn LIMIT ?")
       .all(afterUsn, limit) as { fname: string; usn: number; sha1: string }[];
     return rows.map((r) => [r.fname, r.usn, r.sha1]);
   }
@@ -248,7 +260,7 @@ export class MediaDb {
    */
   forget(entry: MediaEntry): void {
     this.transaction((meta) => {
-      this.db.prepare("DELETE FROM media WHERE fname = ?").run(entry.fname);
+      this.statement("DELETE FROM media WHERE fname = ?").run(entry.fname);
       if (entry.size > 0) {
         meta.totalBytes = Math.max(0, meta.totalBytes - entry.size);
         meta.totalNonemptyFiles = Math.max(0, meta.totalNonemptyFiles - 1);

@@ -9,8 +9,9 @@
 // answered 409, as the official server does; the client's next sync no
 // longer sees it.
 //
-// The zip is built into a temp file in the user folder and streamed out from
-// there; the file is removed after the reply.
+// The zip is built in memory when it is small (every normal batch), else into
+// a temp file in the user folder that is streamed out and removed after the
+// reply.
 import { rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,11 +20,12 @@ import { parseJsonObject } from "../protocol/json.js";
 import type { Reply } from "../protocol/types.js";
 import { logger } from "../log.js";
 import type { UserState } from "../users/user.js";
-import { MediaDb, type MediaEntry } from "./db.js";
+import type { MediaDb, MediaEntry } from "./db.js";
 import { MAX_FILES_PER_ZIP, TARGET_ZIP_BYTES } from "./limits.js";
 import { nameForLog } from "./names.js";
 import { newDownloadTempName } from "./paths.js";
-import { type ZipSource, writeDownloadZip } from "./zip-out.js";
+import { MAX_IN_MEMORY_ZIP_BYTES, type ZipSource, buildDownloadZip, downloadZipSize, writeDownloadZip } from "./zip-out.js";
+import { mediaDbOf } from "./connections.js";
 
 function parseRequest(payload: Buffer): string[] {
   const request = parseJsonObject(payload, "msync/downloadFiles");
@@ -96,13 +98,9 @@ async function openSources(db: MediaDb, entries: MediaEntry[], user: string): Pr
 
 export async function downloadFiles(user: UserState, payload: Buffer): Promise<Reply> {
   const names = parseRequest(payload);
-  const db = MediaDb.open(user.dir);
-  let sources: ZipSource[];
-  try {
-    sources = await openSources(db, selectEntries(db, names), user.name);
-  } finally {
-    db.close();
-  }
+  const db = mediaDbOf(user);
+  const sources = await openSources(db, selectEntries(db, names), user.name);
+  if (downloadZipSize(sources) <= MAX_IN_MEMORY_ZIP_BYTES) return { kind: "payload", data: await buildDownloadZip(sources) };
   const path = join(user.dir, newDownloadTempName());
   try {
     const size = await writeDownloadZip(sources, path);

@@ -47,17 +47,29 @@ export function writePending(userDir: string, batch: PendingBatch): void {
   fsyncDir(userDir);
 }
 
-export function clearPending(userDir: string): void {
+/**
+ * Removes the log. `durable: false` skips the directory fsync: used once the
+ * batch is fully applied, because a log that reappears after a power loss is
+ * harmless. Recovery re-applies it only while the DB's last usn still equals
+ * its usn, i.e. nothing was uploaded since, and re-applying an applied batch
+ * changes nothing (its temp files are gone; the names it removed were not
+ * added back, or the usn would have moved on). A later batch's log replaces it.
+ */
+export function clearPending(userDir: string, { durable = true }: { durable?: boolean } = {}): void {
   rmSync(pendingPath(userDir), { force: true });
   rmSync(`${pendingPath(userDir)}.tmp`, { force: true });
-  fsyncDir(userDir);
+  if (durable) fsyncDir(userDir);
 }
 
 function unlinkIfPresent(path: string): void {
   rmSync(path, { force: true });
 }
 
-/** Puts the batch's files in place. Safe to run again after a partial run. */
+/**
+ * Puts the batch's files in place. Safe to run again after a partial run.
+ * Only media/ is fsynced: the user folder merely loses temp names here, and
+ * any a power loss brings back are swept at the next start.
+ */
 export function applyPending(userDir: string, batch: PendingBatch): void {
   const folder = mediaFolder(userDir);
   for (const [temp, name] of batch.write) {
@@ -68,7 +80,6 @@ export function applyPending(userDir: string, batch: PendingBatch): void {
   for (const name of batch.remove) unlinkIfPresent(join(folder, name));
   for (const temp of batch.discard) unlinkIfPresent(join(userDir, temp));
   fsyncDir(folder);
-  fsyncDir(userDir);
 }
 
 /** Throws away a batch that never committed. */

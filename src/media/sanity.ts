@@ -7,7 +7,7 @@ import { parseJsonObject } from "../protocol/json.js";
 import type { Reply } from "../protocol/types.js";
 import type { UserState } from "../users/user.js";
 import { logger } from "../log.js";
-import { withMediaDb } from "./db.js";
+import { mediaDbOf } from "./connections.js";
 import { mediaResult } from "./result.js";
 
 export function mediaSanity(user: UserState, payload: Buffer): Reply {
@@ -16,7 +16,7 @@ export function mediaSanity(user: UserState, payload: Buffer): Reply {
   if (typeof local !== "number" || !Number.isInteger(local) || local < 0 || local > 0xffffffff) {
     throw badRequest("msync/mediaSanity: \"local\" must be an unsigned 32-bit integer");
   }
-  const server = withMediaDb(user.dir, (db) => db.meta().totalNonemptyFiles);
+  const server = mediaDbOf(user).meta().totalNonemptyFiles;
   if (server === local) return mediaResult("OK");
   logger.warn("media sanity check failed", { user: user.name, client: local, server });
   return mediaResult("mediaSanity");

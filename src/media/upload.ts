@@ -2,13 +2,15 @@
 //
 // 1. The zip is validated as a whole and its files are extracted to fsynced
 //    temp files (zip-in.ts); any problem refuses the batch with 400 before
-//    the media folder or the DB is touched.
+//    the media folder or the DB is touched. The temp files are fsynced
+//    together once the batch is extracted.
 // 2. One exclusive DB transaction applies the changes in `_meta` order, with
 //    the official server's bookkeeping: each effective change (add, replace
 //    with different content, delete of an existing file) takes the next usn;
 //    identical re-uploads and deletions of absent files change nothing.
 //    Before it commits, the batch's final disk changes go to the redo log
-//    (pending.ts).
+//    (pending.ts), whose directory fsync also makes the temp files' names
+//    durable: files, then the directory, then the database commit.
 // 3. After the commit the temp files are renamed into media/ and deleted
 //    files are unlinked; then the log is removed.
 //
@@ -19,8 +21,9 @@ import { badRequest } from "../protocol/errors.js";
 import type { ReceivedFile, Reply } from "../protocol/types.js";
 import { logger } from "../log.js";
 import type { UserState } from "../users/user.js";
-import { MediaDb, addedEntry, removedEntry, replacedEntry } from "./db.js";
+import { type MediaDb, addedEntry, removedEntry, replacedEntry } from "./db.js";
 import { type PendingBatch, applyPending, clearPending, writePending } from "./pending.js";
+import { mediaConnections, mediaDbOf } from "./connections.js";
 import { mediaResult } from "./result.js";
 import { type UploadedChange, readUploadZip } from "./zip-in.js";
 
@@ -115,7 +118,7 @@ export function applyUpload(db: MediaDb, changes: UploadedChange[]): UploadOutco
   if (batch) {
     // Committed. A failure here leaves the log for the next open to finish.
     applyPending(userDir, batch);
-    clearPending(userDir);
+    clearPending(userDir, { durable: false });
   } else {
     removeTemps(userDir, temps);
   }
@@ -124,23 +127,27 @@ export function applyUpload(db: MediaDb, changes: UploadedChange[]): UploadOutco
 
 export async function uploadChanges(user: UserState, file: ReceivedFile): Promise<Reply> {
   if (file.tooLarge) throw badRequest("msync/uploadChanges: body exceeds the payload limit");
-  // Opening first finishes any interrupted batch (and sweeps stale temp files)
-  // before this batch creates its own.
-  const db = MediaDb.open(user.dir);
+  // Opening (if not open yet) first finishes any interrupted batch (and sweeps
+  // stale temp files) before this batch creates its own.
+  const db = mediaDbOf(user);
+  const changes = await readUploadZip(file.path, user.dir);
+  let outcome: UploadOutcome;
   try {
-    const changes = await readUploadZip(file.path, user.dir);
-    const outcome = applyUpload(db, changes);
-    logger.info("media upload", {
-      user: user.name,
-      entries: outcome.processed,
-      added: outcome.added,
-      replaced: outcome.replaced,
-      removed: outcome.removed,
-      unchanged: outcome.unchanged,
-      usn: outcome.usn,
-    });
-    return mediaResult([outcome.processed, outcome.usn]);
-  } finally {
-    db.close();
+    outcome = applyUpload(db, changes);
+  } catch (err) {
+    // Reopening runs the crash recovery, which finishes (or undoes) whatever
+    // this batch left half done before the next media request is served.
+    mediaConnections.close(user.dir);
+    throw err;
   }
+  logger.info("media upload", {
+    user: user.name,
+    entries: outcome.processed,
+    added: outcome.added,
+    replaced: outcome.replaced,
+    removed: outcome.removed,
+    unchanged: outcome.unchanged,
+    usn: outcome.usn,
+  });
+  return mediaResult([outcome.processed, outcome.usn]);
 }

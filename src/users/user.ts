@@ -6,10 +6,11 @@
 // would start here.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createEmptyCollection } from "../collection/create.js";
 import { type CollectionDb, openCollectionDb } from "../collection/open.js";
 import { COLLECTION_FILE, MEDIA_FOLDER, userDir } from "../data-folder.js";
 import { logger } from "../log.js";
+import type { TaskArgs, TaskName, TaskResult } from "../worker/tasks.js";
+import { workers } from "../worker/pool.js";
 import { AsyncLock } from "./lock.js";
 import type { SyncSession } from "./session.js";
 
@@ -17,6 +18,17 @@ import type { SyncSession } from "./session.js";
 export interface SessionObserver {
   /** A normal sync's changes were committed (`finish`). */
   sessionCommitted?(user: string, session: SyncSession): void;
+}
+
+// Creating a collection needs the stock notetypes and the protobuf codecs: a
+// few MB an idle server does not keep. The sync routes load it before their
+// first step (http/routes.ts); collection() is synchronous, so it can only use
+// what is already loaded.
+let createEmptyCollection: ((path: string) => void) | undefined;
+
+/** Loads the code that creates a brand-new collection; call before the first collection(). */
+export async function loadCollectionCreator(): Promise<void> {
+  createEmptyCollection ??= (await import("../collection/create.js")).createEmptyCollection;
 }
 
 export class UserState {
@@ -45,6 +57,7 @@ export class UserState {
     if (this.db) return this.db;
     this.ensureFolders();
     if (!existsSync(this.collectionPath)) {
+      if (!createEmptyCollection) throw new Error("loadCollectionCreator() must run before the first collection()");
       createEmptyCollection(this.collectionPath);
       logger.info("created new collection", { user: this.name });
     }
@@ -52,8 +65,22 @@ export class UserState {
     db.pragma("journal_mode = WAL");
     // FULL: an acknowledged sync step survives power loss, not just a crash.
     db.pragma("synchronous = FULL");
+    // The official server's page cache size (40 MiB; SQLite's default is 2):
+    // a sync step rewrites rows spread over the whole table and its indexes,
+    // and with a small cache every step re-reads the same pages and spills
+    // its dirty ones to the WAL before the commit. The cache only grows as
+    // pages are used, so a small collection costs no more than before.
+    db.pragma("cache_size = -40960");
     this.db = db;
     return db;
+  }
+
+  /**
+   * Runs a heavy SQLite job (src/worker/tasks.ts) in this user's worker
+   * thread, so that other users' requests are served meanwhile.
+   */
+  inWorker<N extends TaskName>(task: N, ...args: TaskArgs<N>): Promise<TaskResult<N>> {
+    return workers.run(this.name, task, ...args);
   }
 
   get session(): SyncSession | undefined {

@@ -32,8 +32,17 @@ const INT_COLUMNS = [
   "odid", "flags",
 ] as const;
 
+// An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row and
+// inserts a new one, rewriting every index entry; the update touches only the
+// indexes whose columns changed (a review leaves nid alone, for one). The
+// primary key is the table's only unique constraint, so the result is the same.
+const UPSERT = `INSERT INTO cards (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET ${COLUMNS.split(", ")
+  .slice(1)
+  .map((c) => `${c} = excluded.${c}`)
+  .join(", ")}`;
+
 export function writeCard(db: CollectionDb, c: CardRow): void {
-  prepareCached(db, `INSERT OR REPLACE INTO cards (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  prepareCached(db, UPSERT).run(
     c.id, c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor, c.reps, c.lapses, c.left,
     c.odue, c.odid, c.flags, c.data,
   );

@@ -27,8 +27,15 @@ export interface NoteRow {
 
 const COLUMNS = "id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data";
 
+// An upsert rather than INSERT OR REPLACE (see cards.ts): only the indexes
+// whose columns changed are rewritten; the primary key is the only unique constraint.
+const UPSERT = `INSERT INTO notes (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET ${COLUMNS.split(", ")
+  .slice(1)
+  .map((c) => `${c} = excluded.${c}`)
+  .join(", ")}`;
+
 export function writeNote(db: CollectionDb, n: NoteRow): void {
-  prepareCached(db, `INSERT OR REPLACE INTO notes (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  prepareCached(db, UPSERT).run(
     n.id, n.guid, n.mid, n.mod, n.usn, n.tags, n.flds, n.sfld, n.csum, n.flags, n.data,
   );
 }

@@ -1,11 +1,13 @@
 // Shared helpers for the media unit tests: temp user folders and zips.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { crc32 } from "node:zlib";
 import yazl from "yazl";
 import yauzl from "yauzl";
 import { setLogLevel } from "../../../src/log.js";
-import type { UserState } from "../../../src/users/user.js";
+import { mediaConnections } from "../../../src/media/connections.js";
+import { UserState } from "../../../src/users/user.js";
 
 setLogLevel("error");
 
@@ -13,11 +15,24 @@ export function tempUserDir(): { dir: string; cleanup: () => void } {
   const root = mkdtempSync(join(tmpdir(), "media-test-"));
   const dir = join(root, "alice");
   mkdirSync(dir);
-  return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  return {
+    dir,
+    cleanup: () => {
+      mediaConnections.closeAll();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
 
-/** The parts of UserState the media handlers use. */
-export const fakeUser = (dir: string) => ({ dir, name: "alice" }) as unknown as UserState;
+/**
+ * A real UserState for the folder `dir`. Its media DB is reopened on first
+ * use, so each call sees the folder as a freshly started server would
+ * (crash recovery included); tempUserDir's cleanup closes what is open.
+ */
+export function fakeUser(dir: string): UserState {
+  mediaConnections.close(dir);
+  return new UserState(basename(dir), dirname(dir));
+}
 
 export interface ZipEntrySpec {
   name: string;
@@ -56,14 +71,17 @@ export function writeTemp(dir: string, name: string, data: Buffer): string {
 }
 
 /** Reads a zip fully: entry name -> bytes. */
-export async function readZip(path: string): Promise<Map<string, Buffer>> {
-  const zip = await yauzl.openPromise(path, { lazyEntries: true });
+/** Reads a zip (from a file or a buffer); throws if an entry's CRC-32 does not match its data (yauzl does not check). */
+export async function readZip(source: string | Buffer): Promise<Map<string, Buffer>> {
+  const zip = typeof source === "string" ? await yauzl.openPromise(source, { lazyEntries: true }) : await yauzl.fromBufferPromise(source, { lazyEntries: true });
   const out = new Map<string, Buffer>();
   for await (const entry of zip.eachEntry()) {
     const stream = await zip.openReadStreamPromise(entry);
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
-    out.set(entry.fileName, Buffer.concat(chunks));
+    const data = Buffer.concat(chunks);
+    if (crc32(data) !== entry.crc32) throw new Error(`zip entry ${entry.fileName}: CRC-32 mismatch`);
+    out.set(entry.fileName, data);
   }
   return out;
 }
