@@ -50,8 +50,8 @@ class Server(SyncServerProcess):
     takes a new port."""
 
     def __init__(self, kind: str, base: Path, users: Sequence[tuple[str, str]], log_path: Path,
-                 node_args: Sequence[str] = ()) -> None:
-        super().__init__(kind, base, log_path, users=users, scrub=["RUST_LOG"],
+                 node_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+        super().__init__(kind, base, log_path, users=users, scrub=["RUST_LOG"], env=env,
                          node=os.environ.get("BENCH_NODE", "node"), node_args=node_args,
                          ready_timeout=READY_TIMEOUT, stop_timeout=STOP_TIMEOUT)
 
