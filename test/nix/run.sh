@@ -225,19 +225,25 @@ sys.exit(1 if any("resolved" in v for v in l["packages"].values()) else 0)' "$RO
 fi
 
 # ---- module -------------------------------------------------------------------
-if want module && need_lib module; then
-  if nix-instantiate --eval --strict --json "$HERE/module-eval.nix" --argstr nixpkgsLib "$lib_dir" \
-    >"$TMP/module.json" 2>"$TMP/module.err"; then
+# eval_checks SECTION FILE: FILE evaluates to a list of { name; ok; detail; }; one result line each.
+eval_checks() {
+  local section=$1 file=$2
+  if nix-instantiate --eval --strict --json "$file" --argstr nixpkgsLib "$lib_dir" \
+    >"$TMP/$section.json" 2>"$TMP/$section.err"; then
     while IFS=$'\t' read -r ok name detail; do
-      if [ "$ok" = true ]; then pass "module: $name"; else fail "module: $name: $detail"; fi
+      if [ "$ok" = true ]; then pass "$section: $name"; else fail "$section: $name: $detail"; fi
     done < <(python3 -c '
 import json, sys
 for c in json.load(open(sys.argv[1])):
     print("true" if c["ok"] else "false", c["name"], c["detail"].replace("\t", " ").replace("\n", " "), sep="\t")
-' "$TMP/module.json")
+' "$TMP/$section.json")
   else
-    fail "module: evaluation failed: $(tail -20 "$TMP/module.err")"
+    fail "$section: evaluation failed: $(tail -20 "$TMP/$section.err")"
   fi
+}
+
+if want module && need_lib module; then
+  eval_checks module "$HERE/module-eval.nix"
 fi
 
 # ---- docs ---------------------------------------------------------------------
@@ -264,18 +270,7 @@ fi
 # ---- ops ----------------------------------------------------------------------
 # homeserver.ankiSync.metrics.* (imported by the module) and the container image (ops-eval.nix).
 if want ops && need_lib ops; then
-  if nix-instantiate --eval --strict --json "$HERE/ops-eval.nix" --argstr nixpkgsLib "$lib_dir" \
-    >"$TMP/ops.json" 2>"$TMP/ops.err"; then
-    while IFS=$'\t' read -r ok name detail; do
-      if [ "$ok" = true ]; then pass "ops: $name"; else fail "ops: $name: $detail"; fi
-    done < <(python3 -c '
-import json, sys
-for c in json.load(open(sys.argv[1])):
-    print("true" if c["ok"] else "false", c["name"], c["detail"].replace("\t", " ").replace("\n", " "), sep="\t")
-' "$TMP/ops.json")
-  else
-    fail "ops: evaluation failed: $(tail -20 "$TMP/ops.err")"
-  fi
+  eval_checks ops "$HERE/ops-eval.nix"
 fi
 
 # ---- flake --------------------------------------------------------------------
