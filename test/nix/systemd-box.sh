@@ -6,7 +6,8 @@
 #      real lib and our stubs (test/nix/box-units.nix); every store path they name is
 #      built with Nix on this machine: the module's Tailscale wait wrapper, a fake
 #      `tailscale`, and a package whose command runs this work tree's build
-#      (dist/, node_modules/, build/), bind-mounted read-only at /opt/anki-sync-server
+#      (dist/, node_modules/, build/, staged as hard links in a world-readable folder
+#      so that the dynamic user can read them), bind-mounted read-only at /opt/anki-sync-server
 #      with this machine's node at /usr/local/bin/node. /nix/store is bind-mounted
 #      read-only, the units are the container's /usr/local/lib/systemd/system.
 #   2. A Debian bookworm rootfs (debootstrap, minbase + systemd, python3, iproute2),
@@ -91,6 +92,18 @@ PY="$ROOT/.venv/bin/python"
 "$PY" -c "import anki" 2>/dev/null || give_up "NOT RUN: no Anki client in .venv (bash scripts/setup-venv.sh)"
 NODE="$(readlink -f "$(command -v node)")"
 
+# The server runs as a dynamic user, which must be able to read the build. A checkout
+# in a 0700 folder (mktemp -d, a home directory) would hide it, so the container gets
+# a world-readable copy made of hard links (a plain copy across file systems).
+APP="$WORK/app"
+mkdir -p "$APP"
+chmod 0755 "$APP"
+for part in package.json dist build node_modules; do
+  [ -e "$ROOT/$part" ] || continue
+  cp -al "$ROOT/$part" "$APP/" 2>/dev/null || cp -a "$ROOT/$part" "$APP/" ||
+    give_up "NOT RUN: cannot stage $part for the container under $APP"
+done
+
 # ---- 1. units -------------------------------------------------------------------------
 t=$(now)
 config=$(
@@ -159,7 +172,7 @@ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid unshare --mount --propagation private 
   exec systemd-nspawn -D "$1" --machine='"$MACHINE"' --boot --register=no --keep-unit \
     --volatile=overlay --private-network --console=read-only --link-journal=no \
     --resolv-conf=off --timezone=off --system-call-filter=bpf \
-    --bind-ro=/nix/store --bind-ro='"$ROOT"':/opt/anki-sync-server --bind-ro='"$NODE"':/usr/local/bin/node \
+    --bind-ro=/nix/store --bind-ro='"$APP"':/opt/anki-sync-server --bind-ro='"$NODE"':/usr/local/bin/node \
     --bind-ro='"$units"':/usr/local/lib/systemd/system --bind-ro='"$secrets"':/etc/anki-sync-secrets' \
   _ "$RFS" "${CGDIRS[@]}" > >(cat >"$WORK/nspawn.log") 2>&1 </dev/null &
 NSPAWN_PID=$!
