@@ -25,6 +25,11 @@ export class MediaConnections {
     return entry.db;
   }
 
+  /** Whether the user's media DB is open now. */
+  isOpen(userDir: string): boolean {
+    return this.open.has(userDir);
+  }
+
   /** Closes a user's media DB; the next get() reopens it (and runs the crash recovery again). */
   close(userDir: string): void {
     const entry = this.open.get(userDir);

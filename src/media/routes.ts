@@ -1,10 +1,12 @@
 // The /msync/<method> routes and the media usn reported by /sync/meta.
+import { existsSync } from "node:fs";
 import type { RouteTable } from "../protocol/types.js";
 import type { UserState } from "../users/user.js";
 import { begin } from "./begin.js";
 import { mediaChanges } from "./changes.js";
 import { mediaSanity } from "./sanity.js";
-import { mediaDbOf } from "./connections.js";
+import { mediaConnections, mediaDbOf } from "./connections.js";
+import { mediaDbPath, pendingPath } from "./paths.js";
 
 async function loadZipHandlers() {
   const [upload, download] = await Promise.all([import("./upload.js"), import("./download.js")]);
@@ -35,7 +37,14 @@ export function mediaRoutes(): RouteTable {
   };
 }
 
-/** The user's media last_usn: what `meta` reports as media_usn (clients skip `begin` and trust it). */
+/**
+ * The user's media last_usn: what `meta` reports as media_usn (clients skip
+ * `begin` and trust it). A user who never synced media has no media.db, and an
+ * empty one would say 0: that answer needs no file, so a collection-only sync
+ * does not create (and fsync) a media DB. An upload log left without a DB
+ * still goes through the open, which applies or discards it.
+ */
 export function mediaUsn(user: UserState): number {
+  if (!mediaConnections.isOpen(user.dir) && !existsSync(mediaDbPath(user.dir)) && !existsSync(pendingPath(user.dir))) return 0;
   return mediaDbOf(user).lastUsn();
 }

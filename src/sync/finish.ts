@@ -6,14 +6,15 @@ import { logger } from "../log.js";
 import { runSessionStep } from "./session.js";
 import type { UserState } from "../users/user.js";
 
-export function finish(user: UserState, payload: Buffer, info: RequestInfo): Reply {
+export async function finish(user: UserState, payload: Buffer, info: RequestInfo): Promise<Reply> {
   parseJsonObject(payload, "finish");
   const now = runSessionStep(user, info.header.sessionKey, (db) => {
     const nowMs = Date.now();
     db.prepare("UPDATE col SET ls = ?, mod = ?, usn = usn + 1 WHERE id = 1").run(nowMs, nowMs);
     return nowMs;
   });
-  user.commitSession();
+  // Acknowledged only once durable (see commitSession).
+  await user.commitSession();
   logger.info("sync committed", { user: user.name });
   return jsonReply(now);
 }

@@ -151,6 +151,10 @@ export function verifyUploadedCollection(path: string): VerifiedUpload {
     const notes = db.prepare("SELECT count(*) FROM notes").pluck().get() as number;
     const pending = db.prepare("SELECT (SELECT count(*) FROM cards WHERE usn = -1) + (SELECT count(*) FROM notes WHERE usn = -1) + (SELECT count(*) FROM revlog WHERE usn = -1)").pluck().get() as number;
     if (pending > 0) throw new CorruptUploadError(`${pending} rows still marked pending (usn -1)`);
+    // Clients upload in rollback-journal mode; the server keeps collections
+    // in WAL mode. Switching here, in the worker, spares the first sync after
+    // the upload from rewriting the header on the event loop.
+    db.pragma("journal_mode = WAL");
     return { ver, cards, notes };
   } finally {
     db.close();
