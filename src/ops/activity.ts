@@ -49,6 +49,8 @@ interface Row {
 }
 
 export class SyncActivity {
+  private upsert: Database.Statement | undefined;
+
   constructor(private readonly db: Database.Database) {
     db.exec(`CREATE TABLE IF NOT EXISTS sync_activity (
       user TEXT NOT NULL,
@@ -67,13 +69,23 @@ export class SyncActivity {
     const kind = outcomeKind(route, status);
     if (kind === undefined) return undefined;
     const ok = status === 200 ? 1 : 0;
-    this.db
-      .prepare(
-        `INSERT INTO sync_activity (user, kind, at, ok, status, client_version, last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (user, kind) DO UPDATE SET at = excluded.at, ok = excluded.ok, status = excluded.status,
-           client_version = excluded.client_version, last_ok_at = coalesce(excluded.last_ok_at, last_ok_at)`,
-      )
-      .run(user, kind, now, ok, status, clientVersion.slice(0, 200), ok ? now : null);
+    this.upsert ??= this.db.prepare(
+      `INSERT INTO sync_activity (user, kind, at, ok, status, client_version, last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user, kind) DO UPDATE SET at = excluded.at, ok = excluded.ok, status = excluded.status,
+         client_version = excluded.client_version, last_ok_at = coalesce(excluded.last_ok_at, last_ok_at)`,
+    );
+    // A status line, not user data: this commit skips the WAL fsync that the
+    // server database's FULL setting would do on the event loop (about a
+    // millisecond per finished sync). It still survives a crash of the
+    // process; a power cut can lose it until the next FULL commit (a host
+    // key) or checkpoint syncs the WAL.
+    const previous = Number(this.db.pragma("synchronous", { simple: true }));
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      this.upsert.run(user, kind, now, ok, status, clientVersion.slice(0, 200), ok ? now : null);
+    } finally {
+      this.db.pragma(`synchronous = ${previous}`);
+    }
     return kind;
   }
 
