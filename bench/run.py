@@ -78,7 +78,7 @@ def report_only(path: Path, no_latest: bool) -> int:
     keys = {r["scenario"] for r in result["records"]}
     scenarios = [s for s in scenarios if s.key in keys]
     kinds = result["servers"]
-    summary = report.summarize(result["records"], scenarios, kinds)
+    summary = report.summarize(result["records"], scenarios, kinds, int(result["machine"]["nproc"]))
     result["summary"] = summary
     tbl = report.table(summary, kinds)
     started = dt.datetime.fromisoformat(result["timestamp"])
@@ -150,7 +150,7 @@ def main() -> int:
         else:
             log(f"work folders kept in {work}")
 
-    summary = report.summarize(records, scenarios, kinds)
+    summary = report.summarize(records, scenarios, kinds, int(mach["nproc"]))
     tbl = report.table(summary, kinds)
     elapsed = time.monotonic() - t0
     result = {
