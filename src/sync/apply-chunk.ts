@@ -56,9 +56,16 @@ function notetypeShape(db: CollectionDb, session: SyncSession, ntid: number): No
 }
 
 export function mergeChunk(db: CollectionDb, session: SyncSession, chunk: IncomingChunk): void {
-  for (const entry of chunk.revlog) addRevlog(db, { ...entry, usn: session.serverUsn });
+  // The parsed rows belong to this request: stamping them in place saves a
+  // copy of every row (thousands per chunk).
+  for (const entry of chunk.revlog) {
+    entry.usn = session.serverUsn;
+    addRevlog(db, entry);
+  }
   for (const card of chunk.cards) {
-    if (incomingWins(cardMtimeUsn(db, card.id), card.mod, session.clientUsn)) writeCard(db, { ...card, usn: session.serverUsn });
+    if (!incomingWins(cardMtimeUsn(db, card.id), card.mod, session.clientUsn)) continue;
+    card.usn = session.serverUsn;
+    writeCard(db, card);
   }
   for (const note of chunk.notes) {
     if (incomingWins(noteMtimeUsn(db, note.id), note.mod, session.clientUsn)) {
