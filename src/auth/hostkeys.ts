@@ -153,4 +153,9 @@ export class HostKeyStore {
     })();
     return stale.length;
   }
+
+  /** prune() for one user: deletes their keys issued under any other fingerprint. */
+  pruneUser(user: string, fingerprint: string): number {
+    return this.db.prepare("DELETE FROM host_keys WHERE user = ? AND credential_fp <> ?").run(user, fingerprint).changes;
+  }
 }
