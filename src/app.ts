@@ -20,10 +20,10 @@ import { mediaConnections } from "./media/connections.js";
 import { mediaRoutes, mediaUsn, preloadMediaHandlers } from "./media/routes.js";
 import { collectionRoutes, preloadSyncHandlers } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
-import { AdminPage } from "./admin/index.js";
+import type { AdminPage } from "./admin/index.js";
 import { StartupError } from "./auth/authenticator.js";
 import { SyncActivity } from "./ops/activity.js";
-import { BackupStatus } from "./ops/backup-status.js";
+import type { BackupStatus } from "./ops/backup-status.js";
 import { metricsAccess } from "./ops/metrics-access.js";
 import { DiskSpace } from "./disk-space.js";
 import { SpoolBudget } from "./http/legacy.js";
@@ -34,17 +34,15 @@ type ServerDb = Database.Database;
 
 /**
  * The sync and media handler modules (with the protobuf codecs and the zip
- * code) are imported in the background once the server listens, so start-up
- * is not delayed and no client's sync step waits for (or pays the CPU of)
- * compiling them: about 170 ms of CPU and 5 MB of idle RSS. A login loads
- * them too, should that background load have failed. Rarely used code
- * (legacy protocol, argon2, Cognito, collection creation, the other CLI
- * commands) stays unloaded until needed.
+ * code: about 170 ms of CPU and 5 MB of RSS) are imported by the first login,
+ * which waits for them before answering the host key, so the client's first
+ * sync step does not. An idle server that nobody logged into never loads
+ * them. Later logins find them loaded. Rarely used code (legacy protocol,
+ * argon2, Cognito, collection creation, the other CLI commands) stays
+ * unloaded until needed.
  */
-function preloadHandlers(): void {
-  Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]).catch((err: unknown) =>
-    logger.error("loading the sync handlers failed", { reason: (err as Error).message }),
-  );
+async function preloadHandlers(): Promise<void> {
+  await Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]);
 }
 
 /** A normal sync with no request for this long is rolled back. */
@@ -184,10 +182,12 @@ function createOps(config: Config, routes: ServerDeps["routes"], serverDb: Serve
 /**
  * The status page (src/admin/), when --admin-password-file is given. Its
  * throttle is the sync logins' one; an unusable password file stops the start.
+ * Its code (with the backup code it can run) is loaded only then.
  */
-function createAdmin(config: Config, parts: { hostKeys: HostKeyStore; accounts: Accounts; ops: ServerOps; backups: BackupStatus | undefined; addresses: ClientAddressResolver }): AdminPage | undefined {
+async function createAdmin(config: Config, parts: { hostKeys: HostKeyStore; accounts: Accounts; ops: ServerOps; backups: BackupStatus | undefined; addresses: ClientAddressResolver }): Promise<AdminPage | undefined> {
   if (config.adminPasswordFile === undefined) return undefined;
   const auth = parts.accounts.auth;
+  const { AdminPage } = await import("./admin/index.js");
   try {
     return new AdminPage({
       passwordFile: config.adminPasswordFile,
@@ -249,12 +249,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const maxBodyBytes = config.maxPayloadBytes * 3;
   const routes = { sync: collectionRoutes({ maxCollectionBytes: maxBodyBytes, mediaUsn }), msync: mediaRoutes() };
   const disk = new DiskSpace(config.base, config.diskReserve);
-  const backups = config.backupDir === undefined ? undefined : new BackupStatus({ dir: config.backupDir, maxAgeMs: config.backupMaxAgeMs ?? 0 });
+  // The backup folder's reader is loaded only with --backup-dir.
+  const backups = config.backupDir === undefined ? undefined : new (await import("./ops/backup-status.js")).BackupStatus({ dir: config.backupDir, maxAgeMs: config.backupMaxAgeMs ?? 0 });
   const ops = createOps(config, routes, serverDb, control, users, disk, backups);
   let admin: AdminPage | undefined;
   let server: Server;
   try {
-    admin = createAdmin(config, { hostKeys, accounts, ops, backups, addresses });
+    admin = await createAdmin(config, { hostKeys, accounts, ops, backups, addresses });
     server = createSyncServer({
       ...requestLimits(config, disk, addresses),
       auth,
@@ -273,7 +274,6 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await control.close();
     throw err;
   }
-  preloadHandlers();
   const sweep = setInterval(() => {
     users.abortIdleSessions(SESSION_IDLE_MS);
     mediaConnections.closeIdle(MEDIA_IDLE_MS, (name, task) => users.get(name).lock.run(task));

@@ -18,6 +18,8 @@ const DEFAULT = [
   "yauzl",
   "@bufbuild/protobuf",
   "lossless-json",
+  "node:worker_threads",
+  "./dist/config.js",
   "./dist/app.js",
   "./dist/http/server.js",
   "./dist/auth/accounts.js",
@@ -30,6 +32,9 @@ const DEFAULT = [
   "./dist/collection/create.js",
   "./dist/sync/start.js",
   "./dist/sync/upload.js",
+  "./dist/admin/index.js",
+  "./dist/ops/backup-status.js",
+  "./dist/auth/cognito/index.js",
   "./dist/cli/backup.js",
   "./dist/cli/user.js",
 ];

@@ -10,17 +10,32 @@ import { createHash } from "node:crypto";
 import { DEFAULT_LOGIN_SETTINGS, type UserSpec } from "./settings.js";
 import type { HostKeyRecord, HostKeyStore } from "./hostkeys.js";
 import { checkUserName, folderFoldedName } from "./username.js";
-import { randomBytes } from "node:crypto";
-import { type Credential, credentialFingerprint, hashPasswordArgon2id, parseCredential, verifyPassword } from "./passwords.js";
+import { type Credential, credentialFingerprint, decoyCredential, parseCredential, verifyPassword } from "./passwords.js";
 import { BusyError, ConcurrencyLimiter, DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from "./throttle.js";
 import type { LoginFailureReason } from "./login-log.js";
 import { OperatorError } from "../errors.js";
+import { logger } from "../log.js";
+
+/**
+ * The fingerprint of one user's current secret (see credentialFingerprint).
+ * A plain password's fingerprint costs an scrypt (30 ms, 16 MiB), so at
+ * start-up it is left for the user's first login or first host-key check;
+ * whoever computes it also deletes the user's host keys issued under another
+ * credential. A reload passes the object on while the secret is unchanged.
+ */
+interface Fingerprint {
+  /** Cheap to compare: the PHC string's hash, or the plain password's SHA-256 (which the credential holds anyway). */
+  readonly secretId: string;
+  /** Undefined until first needed. Holds the password (never logged) only until then. */
+  value: string | undefined;
+  pending: { name: string; secret: string } | undefined;
+}
 
 interface KnownUser {
   name: string;
   source: string;
   credential: Credential;
-  fingerprint: string;
+  fingerprint: Fingerprint;
 }
 
 export class StartupError extends OperatorError {}
@@ -92,8 +107,6 @@ export class Authenticator {
   /** With --accept-derived-host-keys: official-server host key -> user name (see derivedHostKey). */
   private derivedKeys = new Map<string, string>();
   private readonly acceptDerivedHostKeys: boolean;
-  /** Fingerprints of plain passwords are slow to compute; remember them across reloads. */
-  private fingerprintCache = new Map<string, string>();
   readonly throttle: LoginThrottle;
   private readonly checks: ConcurrencyLimiter;
   /** A slow external backend must not hold up local logins: it has its own bound. */
@@ -101,13 +114,6 @@ export class Authenticator {
   readonly external: LoginBackend | undefined;
   /** Users of the external backend that logged in or synced since the start (their folders are closed at shutdown). */
   private readonly externalSeen = new Set<string>();
-  /**
-   * What unknown names (and wrong passwords of users whose hash is cheaper)
-   * are checked against: an argon2id hash of a random password, made at
-   * start-up with the parameters real hashes get, so every rejection costs
-   * one argon2id verification whatever users exist.
-   */
-  private readonly decoy: Promise<Credential> = hashPasswordArgon2id(randomBytes(24).toString("base64")).then((phc) => parseCredential(phc, true));
 
   constructor(
     users: readonly UserSpec[],
@@ -119,25 +125,32 @@ export class Authenticator {
     this.externalChecks = new ConcurrencyLimiter(DEFAULT_MAX_CONCURRENT_EXTERNAL_CHECKS, options.maxQueuedChecks ?? DEFAULT_MAX_QUEUED_CHECKS);
     this.external = options.external;
     this.acceptDerivedHostKeys = options.acceptDerivedHostKeys ?? false;
-    this.setUsers(users);
+    this.setUsers(users, { lazy: true });
   }
 
   /**
    * Replaces the user list (start-up and reload). Throws on any invalid entry,
-   * keeping the old list. Host keys of users whose password changed are deleted.
+   * keeping the old list. Host keys of users whose password changed are
+   * deleted: on a reload at once; at start-up (`lazy`), for plain passwords,
+   * when the user first logs in or uses a host key, as the fingerprint those
+   * keys are compared with is only computed then.
    */
-  setUsers(users: readonly UserSpec[]): UserChanges {
+  setUsers(users: readonly UserSpec[], options: { lazy?: boolean } = {}): UserChanges {
     const next = new Map<string, KnownUser>();
-    const cache = new Map<string, string>();
     for (const spec of users) {
       try {
         checkUserName(spec.name);
         const previous = next.get(spec.name);
         if (previous) throw new Error(`user "${spec.name}" is also defined by ${previous.source}`);
         const credential = parseCredential(spec.secret, spec.hashed);
-        const cacheKey = `${spec.hashed ? "h" : "p"}\u0000${spec.name}\u0000${spec.secret}`;
-        const fingerprint = this.fingerprintCache.get(cacheKey) ?? credentialFingerprint(spec.name, spec.secret, spec.hashed);
-        cache.set(cacheKey, fingerprint);
+        const secretId = secretIdOf(spec, credential);
+        const old = this.users.get(spec.name);
+        const fingerprint: Fingerprint =
+          old?.fingerprint.secretId === secretId
+            ? old.fingerprint
+            : spec.hashed
+              ? { secretId, value: credentialFingerprint(spec.name, spec.secret, true), pending: undefined }
+              : { secretId, value: undefined, pending: { name: spec.name, secret: spec.secret } };
         next.set(spec.name, { name: spec.name, source: spec.source, credential, fingerprint });
       } catch (err) {
         throw new StartupError(`${spec.source}: ${(err as Error).message}`);
@@ -147,14 +160,33 @@ export class Authenticator {
     for (const [name, user] of next) {
       const old = this.users.get(name);
       if (!old) changes.added.push(name);
-      else if (old.fingerprint !== user.fingerprint) changes.changed.push(name);
+      else if (old.fingerprint.secretId !== user.fingerprint.secretId) changes.changed.push(name);
     }
     for (const name of this.users.keys()) if (!next.has(name)) changes.removed.push(name);
+    // A reload is rare and deliberate: new and changed users' fingerprints
+    // are computed now, so their old keys go at once (and stay gone should
+    // the password be changed back before the user next syncs).
+    if (!options.lazy) for (const name of [...changes.added, ...changes.changed]) fingerprintValue(next.get(name)!.fingerprint);
     this.users = next;
-    this.fingerprintCache = cache;
     this.derivedKeys = this.acceptDerivedHostKeys ? derivedKeyMap(users) : new Map();
-    changes.revokedKeys = this.hostKeys.prune(new Map([...next].map(([name, user]) => [name, user.fingerprint])));
+    const known = new Map<string, string>();
+    for (const [name, user] of next) if (user.fingerprint.value !== undefined) known.set(name, user.fingerprint.value);
+    changes.revokedKeys = this.hostKeys.prune(known);
     return changes;
+  }
+
+  /**
+   * The user's fingerprint, computed on first need; the first computation
+   * also deletes the user's keys issued under another credential (a password
+   * changed while the server was stopped).
+   */
+  private fingerprintOf(user: KnownUser): string {
+    const fingerprint = user.fingerprint;
+    if (fingerprint.value !== undefined) return fingerprint.value;
+    const value = fingerprintValue(fingerprint);
+    const revoked = this.hostKeys.pruneUser(user.name, value);
+    if (revoked > 0) logger.info("host keys revoked: the password changed since they were issued", { user: user.name, revoked_keys: revoked });
+    return value;
   }
 
   userNames(): string[] {
@@ -226,16 +258,19 @@ export class Authenticator {
 
   /** The local users' side of login: one password check, against a decoy for unknown names. */
   private async verifyLocal(name: string, password: string): Promise<BackendVerdict> {
+    // Every login waits for the decoy, not only those that check against it:
+    // else the first rejection after start (which makes it) would stand out.
+    const decoy = await decoyCredential();
     const user = this.users.get(name);
-    const ok = await verifyPassword(user?.credential ?? (await this.decoy), password);
+    const ok = await verifyPassword(user?.credential ?? decoy, password);
     // A wrong password of a plain or PBKDF2 user costs what an unknown name costs.
-    if (user && !ok && user.credential.kind !== "argon2id") await verifyPassword(await this.decoy, password);
+    if (user && !ok && user.credential.kind !== "argon2id") await verifyPassword(decoy, password);
     // The user list may have been reloaded while the hash was checked.
     const current = this.users.get(name);
-    if (!user || !ok || current?.fingerprint !== user.fingerprint) {
+    if (!user || !ok || current?.fingerprint.secretId !== user.fingerprint.secretId) {
       return { ok: false, reason: user ? "wrong-password" : "unknown-user" };
     }
-    return { ok: true, user: user.name, fingerprint: user.fingerprint };
+    return { ok: true, user: user.name, fingerprint: this.fingerprintOf(current) };
   }
 
   /** A folder of a local user (or one a case-insensitive file system would merge with it) is never handed to an external identity. */
@@ -263,7 +298,7 @@ export class Authenticator {
     const record = this.hostKeys.lookup(hostKey, clientVersion, address);
     if (!record) return this.derivedKeys.get(hostKey);
     const user = this.users.get(record.user);
-    if (!user || user.fingerprint !== record.credentialFingerprint) return undefined;
+    if (!user || this.fingerprintOf(user) !== record.credentialFingerprint) return undefined;
     return user.name;
   }
 
@@ -279,7 +314,7 @@ export class Authenticator {
       return derivedUser === undefined ? UNKNOWN_KEY : { ok: true, user: derivedUser };
     }
     const user = this.users.get(record.user);
-    if (user) return user.fingerprint === record.credentialFingerprint ? { ok: true, user: user.name } : UNKNOWN_KEY;
+    if (user) return this.fingerprintOf(user) === record.credentialFingerprint ? { ok: true, user: user.name } : UNKNOWN_KEY;
     if (!this.external?.owns(record)) return UNKNOWN_KEY;
     const verdict = await this.external.checkKey(hostKey, record);
     // A local user of that name may have appeared while the backend was asked.
@@ -287,6 +322,22 @@ export class Authenticator {
     if (verdict.ok) this.externalSeen.add(verdict.user);
     return verdict;
   }
+}
+
+/** What tells a changed secret from an unchanged one without computing a fingerprint. */
+function secretIdOf(spec: UserSpec, credential: Credential): string {
+  if (credential.kind === "plain") return "p:" + credential.digest.toString("hex");
+  return "h:" + createHash("sha256").update(`${spec.name}\u0000${spec.secret}`, "utf8").digest("hex");
+}
+
+/** Computes a fingerprint left for later (once), forgetting the password it needed. */
+function fingerprintValue(fingerprint: Fingerprint): string {
+  if (fingerprint.value === undefined) {
+    const { name, secret } = fingerprint.pending!;
+    fingerprint.value = credentialFingerprint(name, secret, false);
+    fingerprint.pending = undefined;
+  }
+  return fingerprint.value;
 }
 
 /**

@@ -153,4 +153,13 @@ export class HostKeyStore {
     })();
     return stale.length;
   }
+
+  /**
+   * prune() for one user: deletes their keys issued under any other
+   * fingerprint. The Authenticator calls it when it first computes a plain
+   * password's fingerprint after start-up (see authenticator.ts).
+   */
+  pruneUser(user: string, fingerprint: string): number {
+    return this.db.prepare("DELETE FROM host_keys WHERE user = ? AND credential_fp <> ?").run(user, fingerprint).changes;
+  }
 }

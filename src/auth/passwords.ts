@@ -1,7 +1,7 @@
 // Password verification for the three forms a user's secret can take: a plain
 // password, a PBKDF2 PHC string (what the official server accepts with
 // PASSWORDS_HASHED) or an argon2id PHC string (what our user store writes).
-import { createHash, pbkdf2, scryptSync, timingSafeEqual } from "node:crypto";
+import { createHash, pbkdf2, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
 import type * as Argon2 from "argon2";
 
@@ -83,12 +83,36 @@ export async function hashPasswordArgon2id(password: string): Promise<string> {
   return lib.hash(password, { type: lib.argon2id });
 }
 
+/**
+ * What unknown names (and wrong passwords of users whose hash is cheaper) are
+ * checked against: an argon2id hash of a random password with the parameters
+ * real hashes get, so every rejection costs one argon2id verification whatever
+ * users exist. Made on first need rather than at start-up (hashing it costs
+ * argon2's 64 MiB and the native module; most starts never need it), shared
+ * by every check in the process, and made again next time if making it failed.
+ */
+let decoy: Promise<Credential> | undefined;
+export function decoyCredential(): Promise<Credential> {
+  decoy ??= hashPasswordArgon2id(randomBytes(24).toString("base64")).then(
+    (phc) => parseCredential(phc, true),
+    (err: unknown) => {
+      decoy = undefined;
+      throw err;
+    },
+  );
+  return decoy;
+}
+
 /** Whether a secret from a password file is a PHC hash rather than a plain password. */
 export function looksLikePhc(secret: string): boolean {
   return /^\$(argon2(id|i|d)|pbkdf2-[a-z0-9]+)\$/.test(secret);
 }
 
-/** Memory-hard but quick (~30 ms): fingerprints of plain passwords end up in the server database. */
+/**
+ * Memory-hard but quick (~30 ms, 16 MiB): fingerprints of plain passwords end
+ * up in the server database. The server computes one when the user first logs
+ * in or first uses a host key, not at start-up (see Authenticator).
+ */
 const PLAIN_FINGERPRINT_COST = { N: 16384, r: 8, p: 1 } as const;
 
 /**

@@ -38,8 +38,13 @@ export interface ServerDeps {
   metricsAllowed?: (address: string) => boolean;
   /** Told of every failed login (the status page lists the recent ones). */
   onLoginFailure?: (address: string, user: string, reason: string) => void;
-  /** Called after each successful login (the app loads the sync code then, before the client's first sync step). */
-  onLogin?: (user: string) => void;
+  /**
+   * Awaited after each successful login, before the host key is answered:
+   * the app loads the sync and media code then, so the client's first sync
+   * step finds it loaded. A failure is logged, not the login's: every route
+   * loads its code again on its own first use.
+   */
+  onLogin?: (user: string) => Promise<void> | void;
 }
 
 /** One request's log line, filled in as the request is understood. */

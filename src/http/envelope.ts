@@ -4,8 +4,8 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import { CompressStream, compress } from "zstd-napi";
 import { createRequire } from "node:module";
+import type * as Zstd from "zstd-napi";
 import type * as ZstdBinding from "zstd-napi/binding.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
@@ -47,15 +47,21 @@ export class BodyTooLargeError extends HttpError {
   }
 }
 
-// zstd-napi's low-level streaming context; a CommonJS module whose named
-// exports ESM cannot see, hence require().
-const binding = createRequire(import.meta.url)("zstd-napi/binding.js") as typeof ZstdBinding;
+// zstd-napi (a native module) is loaded by the first request that needs it,
+// not at server start: an idle server does not keep it in memory. require()
+// is synchronous, so callers stay as they were; the binding is its low-level
+// streaming context, a CommonJS module whose named exports ESM cannot see.
+const require = createRequire(import.meta.url);
+let zstdModule: typeof Zstd | undefined;
+let zstdBinding: typeof ZstdBinding | undefined;
+const zstd = (): typeof Zstd => (zstdModule ??= require("zstd-napi") as typeof Zstd);
+const binding = (): typeof ZstdBinding => (zstdBinding ??= require("zstd-napi/binding.js") as typeof ZstdBinding);
 
 const OUTPUT_CHUNK = 128 * 1024;
 
 /** Decompresses a zstd stream chunk by chunk (zstd-napi's streaming context). */
 export async function* zstdDecode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const dctx = new binding.DCtx();
+  const dctx = new (binding().DCtx)();
   let inFrame = false;
   for await (const chunk of source) {
     let input = chunk;
@@ -157,7 +163,7 @@ export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimit
 
 /** A v11 reply: zstd body and the uncompressed size in `anki-original-size`. */
 export function sendPayload(res: ServerResponse, payload: Buffer): void {
-  const body = compress(payload);
+  const body = zstd().compress(payload);
   res.writeHead(200, {
     "anki-original-size": String(payload.length),
     "content-type": "application/octet-stream",
@@ -173,7 +179,7 @@ export function sendPayload(res: ServerResponse, payload: Buffer): void {
  */
 export async function sendFile(res: ServerResponse, path: string, size: number): Promise<void> {
   res.writeHead(200, { "anki-original-size": String(size), "content-type": "application/octet-stream" });
-  await pipeline(createReadStream(path), new CompressStream({ compressionLevel: 1 }), res);
+  await pipeline(createReadStream(path), new (zstd().CompressStream)({ compressionLevel: 1 }), res);
 }
 
 export function sendError(res: ServerResponse, status: number): void {

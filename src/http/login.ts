@@ -33,7 +33,11 @@ export async function login(deps: ServerDeps, envelope: RequestEnvelope, req: In
   const address = deps.clientAddress(req);
   const result = await deps.auth.login(name, password, header.clientVersion, address);
   if (result.ok) {
-    deps.onLogin?.(result.user);
+    try {
+      await deps.onLogin?.(result.user);
+    } catch (err) {
+      logger.error("loading the sync handlers failed", { reason: (err as Error).message });
+    }
     await sendReply(res, jsonReply({ key: result.key }), envelope.protocol);
     return;
   }

