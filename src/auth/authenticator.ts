@@ -258,9 +258,7 @@ export class Authenticator {
 
   /** The local users' side of login: one password check, against a decoy for unknown names. */
   private async verifyLocal(name: string, password: string): Promise<BackendVerdict> {
-    // Every login waits for the decoy, not only those that check against it:
-    // else the first rejection after start (which makes it) would stand out.
-    const decoy = await decoyCredential();
+    const decoy = decoyCredential();
     const user = this.users.get(name);
     const ok = await verifyPassword(user?.credential ?? decoy, password);
     // A wrong password of a plain or PBKDF2 user costs what an unknown name costs.

@@ -1,7 +1,7 @@
 // Password verification for the three forms a user's secret can take: a plain
 // password, a PBKDF2 PHC string (what the official server accepts with
 // PASSWORDS_HASHED) or an argon2id PHC string (what our user store writes).
-import { createHash, pbkdf2, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
+import { createHash, pbkdf2, scryptSync, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
 import type * as Argon2 from "argon2";
 
@@ -78,28 +78,33 @@ export async function verifyPassword(credential: Credential, password: string): 
   }
 }
 
+/**
+ * The argon2id parameters of every hash the server writes (argon2's own
+ * defaults, spelled out so that the decoy below keeps costing what a real
+ * check costs).
+ */
+export const ARGON2ID_PARAMS = { memoryCost: 65_536, timeCost: 3, parallelism: 4 } as const;
+
 export async function hashPasswordArgon2id(password: string): Promise<string> {
   const lib = await loadArgon2();
-  return lib.hash(password, { type: lib.argon2id });
+  return lib.hash(password, { type: lib.argon2id, ...ARGON2ID_PARAMS });
 }
 
 /**
  * What unknown names (and wrong passwords of users whose hash is cheaper) are
- * checked against: an argon2id hash of a random password with the parameters
- * real hashes get, so every rejection costs one argon2id verification whatever
- * users exist. Made on first need rather than at start-up (hashing it costs
- * argon2's 64 MiB and the native module; most starts never need it), shared
- * by every check in the process, and made again next time if making it failed.
+ * checked against, so that every rejection costs one argon2id verification
+ * whatever users exist. It is a fixed hash, made once with ARGON2ID_PARAMS
+ * from 32 random bytes that were thrown away: knowing it gives nothing, as a
+ * check against it is never a success (the name is unknown, or the user's
+ * own check already failed). Being fixed, it costs nothing at start-up and
+ * no 64 MiB hashing at the first login (the memory peak of a server whose
+ * users all have plain passwords), and the first rejection after a start
+ * costs what every later one does.
  */
-let decoy: Promise<Credential> | undefined;
-export function decoyCredential(): Promise<Credential> {
-  decoy ??= hashPasswordArgon2id(randomBytes(24).toString("base64")).then(
-    (phc) => parseCredential(phc, true),
-    (err: unknown) => {
-      decoy = undefined;
-      throw err;
-    },
-  );
+const DECOY_PHC = "$argon2id$v=19$m=65536,t=3,p=4$CgzbsrDl44UDQoO8A7Y1dQ$lE1QfxHizxCBf3otQCWR1iKPq84nygCYJCmeMo7FFpY";
+let decoy: Credential | undefined;
+export function decoyCredential(): Credential {
+  decoy ??= parseCredential(DECOY_PHC, true);
   return decoy;
 }
 

@@ -103,7 +103,7 @@ describe("fingerprints of plain passwords, computed on first need", () => {
     const auth = new Authenticator([{ name: "carol", secret: phc, hashed: true, source: "user store" }], keys, {
       throttle: { failuresPerAddress: 100, failuresPerUser: 100, windowMs: 60_000 },
     });
-    // The first failure makes the decoy hash; time the ones after it.
+    // The first failure loads argon2; time the ones after it.
     expect(await auth.login("nobody", "x", "c", "192.0.2.1")).toEqual({ ok: false, reason: "unknown-user" });
     const time = async (name: string): Promise<number> => {
       const t0 = performance.now();

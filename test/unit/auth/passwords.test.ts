@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  ARGON2ID_PARAMS,
   CredentialError,
+  decoyCredential,
   credentialFingerprint,
   hashPasswordArgon2id,
   looksLikePhc,
@@ -32,6 +34,17 @@ describe("credentials", () => {
     const c = parseCredential(phc, true);
     expect(await verifyPassword(c, "correct horse")).toBe(true);
     expect(await verifyPassword(c, "wrong horse")).toBe(false);
+  });
+
+  it("the decoy that rejections are checked against costs what a real hash costs, and matches no password tried", async () => {
+    const decoy = decoyCredential();
+    const real = await hashPasswordArgon2id("x");
+    const params = (phc: string) => phc.split("$")[3];
+    expect(decoy.kind).toBe("argon2id");
+    if (decoy.kind !== "argon2id") return;
+    expect(params(decoy.phc)).toBe(params(real));
+    expect(params(real)).toBe(`m=${ARGON2ID_PARAMS.memoryCost},t=${ARGON2ID_PARAMS.timeCost},p=${ARGON2ID_PARAMS.parallelism}`);
+    for (const guess of ["", "x", "pass", "password"]) expect(await verifyPassword(decoy, guess)).toBe(false);
   });
 
   it.each([
