@@ -7,12 +7,17 @@
 // "filename_in_zip": ..}; filename_in_zip names another entry holding the
 // file's bytes, or is null / "" for a deletion. Other entries are ignored.
 //
-// Each referenced entry is streamed (never trusting its declared size) into a
-// temp file in the user folder and hashed on the way. Once the whole batch is
-// extracted, its temp files are fsynced together (in parallel, on libuv's
-// thread pool) rather than one after the other as each is written.
+// A zip up to MAX_IN_MEMORY_UPLOAD_BYTES (every real batch: 2.5 MiB plus one
+// file) is read whole into memory and its entries are taken from the buffer
+// directly: a stored entry is a slice, a deflated one is inflated in one call
+// bounded by its declared size. A larger one (a single big file) is read from
+// its spool file, each entry streamed (never trusting its declared size).
+// Either way every file goes to a temp file in the user folder, hashed on the
+// way, and the batch's temp files are fsynced together (in parallel, on
+// libuv's thread pool) rather than one after the other.
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rm } from "node:fs/promises";
+import { inflateRawSync } from "node:zlib";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
@@ -74,8 +79,14 @@ export function parseUploadMeta(text: string): MetaRow[] {
   });
 }
 
-async function openZip(path: string): Promise<yauzl.ZipFile> {
-  const zip = await orBadRequestAsync("uploadChanges: not a readable zip", () => yauzl.openPromise(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true }));
+/** Upload zips up to this size are parsed from memory (see the top of this file). */
+export const MAX_IN_MEMORY_UPLOAD_BYTES = 16 * 1024 * 1024;
+
+async function openZip(source: string | Buffer): Promise<yauzl.ZipFile> {
+  const options = { lazyEntries: true, autoClose: false, validateEntrySizes: true };
+  const zip = await orBadRequestAsync("uploadChanges: not a readable zip", () =>
+    typeof source === "string" ? yauzl.openPromise(source, options) : yauzl.fromBufferPromise(source, options),
+  );
   // Errors reach the caller through eachEntry()/the entry streams; an
   // emission with no listener (e.g. after iteration ended) must not crash.
   zip.on("error", () => undefined);
@@ -192,35 +203,138 @@ async function extractEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, file: FileHa
   return { size, sha1: hash.digest() };
 }
 
+/** Where an entry's data lies in an in-memory zip, from its local header; 400 when outside the buffer. */
+function dataRange(zip: Buffer, entry: yauzl.Entry): { start: number; end: number } {
+  const at = entry.relativeOffsetOfLocalHeader;
+  if (at + LOCAL_HEADER_BYTES > zip.length || zip.readUInt32LE(at) !== LOCAL_HEADER_SIGNATURE) {
+    throw badRequest(`uploadChanges: zip entry "${nameForLog(entry.fileName)}" has no valid local header`);
+  }
+  const start = at + LOCAL_HEADER_BYTES + zip.readUInt16LE(at + 26) + zip.readUInt16LE(at + 28);
+  const end = start + entry.compressedSize;
+  if (end > zip.length) throw badRequest(`uploadChanges: zip entry "${nameForLog(entry.fileName)}" runs past the end of the zip`);
+  return { start, end };
+}
+
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const LOCAL_HEADER_BYTES = 30;
+
+/**
+ * An entry's bytes from an in-memory zip, exactly its declared uncompressed
+ * size (which the caller has checked against the limits): a stored entry is
+ * a slice of `zip`, a deflated one is inflated with its output capped one
+ * byte past the declared size, so a lying header costs no more than that.
+ */
+export function entryBytes(zip: Buffer, entry: yauzl.Entry): Buffer {
+  const label = `zip entry "${nameForLog(entry.fileName)}"`;
+  if (entry.isEncrypted() || !entry.canDecodeFileData()) throw badRequest(`uploadChanges: ${label} uses an unsupported method`);
+  const { start, end } = dataRange(zip, entry);
+  const raw = zip.subarray(start, end);
+  const expected = entry.uncompressedSize;
+  let data: Buffer;
+  if (entry.compressionMethod === 0) {
+    data = raw;
+  } else {
+    try {
+      data = inflateRawSync(raw, { maxOutputLength: expected + 1 });
+    } catch (err) {
+      // Output past the cap is a RangeError: more bytes than declared.
+      if (err instanceof RangeError) throw badRequest(`uploadChanges: ${label}: too many bytes in the stream, expected ${expected}`);
+      throw badRequest(`uploadChanges: corrupt ${label}: ${(err as Error).message}`);
+    }
+  }
+  if (data.length > expected) throw badRequest(`uploadChanges: ${label}: too many bytes in the stream, expected ${expected}`);
+  if (data.length < expected) throw badRequest(`uploadChanges: ${label}: too few bytes in the stream, expected ${expected}`);
+  return data;
+}
+
+/** Writes `data` to a new temp file and fsyncs it (all on libuv's thread pool). */
+async function writeTempFile(path: string, data: Buffer): Promise<void> {
+  const file = await open(path, "wx", 0o600);
+  try {
+    await file.writeFile(data);
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
+}
+
+interface Plan {
+  rows: MetaRow[];
+  entries: Map<string, yauzl.Entry>;
+}
+
+/**
+ * Reads `_meta` and judges everything the directory tells (missing entries,
+ * declared sizes per file and per batch) before anything is extracted.
+ */
+async function planBatch(zip: yauzl.ZipFile, readMeta: (entry: yauzl.Entry) => Promise<Buffer> | Buffer): Promise<Plan> {
+  const entries = await readEntries(zip);
+  const metaEntry = entries.get("_meta");
+  if (!metaEntry) throw badRequest("uploadChanges: zip has no _meta");
+  if (metaEntry.uncompressedSize > MAX_META_BYTES) throw badRequest(`uploadChanges: _meta is larger than ${MAX_META_BYTES} bytes`);
+  const rows = parseUploadMeta((await readMeta(metaEntry)).toString("utf8"));
+  let declared = 0;
+  for (const row of rows) {
+    if (row.inZip === undefined) continue;
+    const entry = entries.get(row.inZip);
+    if (!entry) throw badRequest(`uploadChanges: _meta names missing zip entry "${nameForLog(row.inZip)}"`);
+    if (entry.uncompressedSize > MAX_FILE_BYTES) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is larger than ${MAX_FILE_BYTES} bytes`);
+    if (entry.uncompressedSize === 0) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is zero bytes`);
+    declared += entry.uncompressedSize;
+  }
+  if (declared > MAX_UPLOAD_BATCH_BYTES) throw badRequest(`uploadChanges: batch declares ${declared} bytes of files (limit ${MAX_UPLOAD_BATCH_BYTES})`);
+  return { rows, entries };
+}
+
 /**
  * Validates an upload zip and extracts its files to temp files in `tempDir`,
  * each fsynced before this returns (the directory entries are not: the
- * caller fsyncs `tempDir` once before it commits). Returns the changes in
- * `_meta` order. Throws a 400 HttpError (after removing its temp files) when
- * anything about the batch is wrong.
+ * caller fsyncs `tempDir` once before it commits). `source` is the zip
+ * itself (up to MAX_IN_MEMORY_UPLOAD_BYTES) or the path of its file.
+ * Returns the changes in `_meta` order. Throws a 400 HttpError (after
+ * removing its temp files) when anything about the batch is wrong.
  */
-export async function readUploadZip(zipPath: string, tempDir: string): Promise<UploadedChange[]> {
+export async function readUploadZip(source: string | Buffer, tempDir: string): Promise<UploadedChange[]> {
+  return typeof source === "string" ? readZipFile(source, tempDir) : readZipBuffer(source, tempDir);
+}
+
+async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedChange[]> {
+  const zip = await openZip(buffer);
+  const temps: string[] = [];
+  const writes: Promise<void>[] = [];
+  try {
+    const { rows, entries } = await planBatch(zip, (meta) => entryBytes(buffer, meta));
+    const changes: UploadedChange[] = [];
+    for (const row of rows) {
+      if (row.inZip === undefined) {
+        changes.push({ kind: "delete", name: row.name });
+        continue;
+      }
+      const data = entryBytes(buffer, entries.get(row.inZip)!);
+      const temp = newUploadTempName();
+      temps.push(temp);
+      // Written and synced in parallel while the next entry is hashed.
+      writes.push(writeTempFile(join(tempDir, temp), data));
+      changes.push({ kind: "file", name: row.name, temp, size: data.length, sha1: createHash("sha1").update(data).digest() });
+    }
+    await Promise.all(writes);
+    return changes;
+  } catch (err) {
+    // Every write must have settled before its file can be removed.
+    await Promise.allSettled(writes);
+    await Promise.all(temps.map((t) => rm(join(tempDir, t), { force: true })));
+    throw err;
+  } finally {
+    zip.close();
+  }
+}
+
+async function readZipFile(zipPath: string, tempDir: string): Promise<UploadedChange[]> {
   const zip = await openZip(zipPath);
   const temps: string[] = [];
   const files: FileHandle[] = [];
   try {
-    const entries = await readEntries(zip);
-    const metaEntry = entries.get("_meta");
-    if (!metaEntry) throw badRequest("uploadChanges: zip has no _meta");
-    const rows = parseUploadMeta((await readSmallEntry(zip, metaEntry, MAX_META_BYTES)).toString("utf8"));
-
-    // Everything that can be judged from the directory, before extracting anything.
-    let declared = 0;
-    for (const row of rows) {
-      if (row.inZip === undefined) continue;
-      const entry = entries.get(row.inZip);
-      if (!entry) throw badRequest(`uploadChanges: _meta names missing zip entry "${nameForLog(row.inZip)}"`);
-      if (entry.uncompressedSize > MAX_FILE_BYTES) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is larger than ${MAX_FILE_BYTES} bytes`);
-      if (entry.uncompressedSize === 0) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is zero bytes`);
-      declared += entry.uncompressedSize;
-    }
-    if (declared > MAX_UPLOAD_BATCH_BYTES) throw badRequest(`uploadChanges: batch declares ${declared} bytes of files (limit ${MAX_UPLOAD_BATCH_BYTES})`);
-
+    const { rows, entries } = await planBatch(zip, (meta) => readSmallEntry(zip, meta, MAX_META_BYTES));
     const budget: Budget = { remaining: MAX_UPLOAD_BATCH_BYTES };
     const changes: UploadedChange[] = [];
     for (const row of rows) {
