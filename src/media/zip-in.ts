@@ -247,14 +247,30 @@ export function entryBytes(zip: Buffer, entry: yauzl.Entry): Buffer {
   return data;
 }
 
-/** Writes `data` to a new temp file and fsyncs it (all on libuv's thread pool). */
-async function writeTempFile(path: string, data: Buffer): Promise<void> {
-  const file = await open(path, "wx", 0o600);
+/**
+ * Writes each file to its new temp path (in parallel, on libuv's thread
+ * pool), then fsyncs them all together: started at once, the fsyncs share
+ * the file system's journal commits, where an fsync right after each write
+ * would force one commit per file. Every file that was created is closed
+ * (and listed in `created`) whatever happens.
+ */
+async function writeTempFiles(files: { path: string; data: Buffer }[], created: string[]): Promise<void> {
+  const handles: FileHandle[] = [];
   try {
-    await file.writeFile(data);
-    await file.datasync();
+    // allSettled: on a failure, every other write has finished before the
+    // caller removes the files.
+    const written = await Promise.allSettled(
+      files.map(async ({ path, data }) => {
+        const handle = await open(path, "wx", 0o600);
+        created.push(path);
+        handles.push(handle);
+        await handle.writeFile(data);
+      }),
+    );
+    for (const result of written) if (result.status === "rejected") throw result.reason;
+    await Promise.all(handles.map((h) => h.datasync()));
   } finally {
-    await file.close();
+    await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
   }
 }
 
@@ -300,11 +316,11 @@ export async function readUploadZip(source: string | Buffer, tempDir: string): P
 
 async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedChange[]> {
   const zip = await openZip(buffer);
-  const temps: string[] = [];
-  const writes: Promise<void>[] = [];
+  const created: string[] = [];
   try {
     const { rows, entries } = await planBatch(zip, (meta) => entryBytes(buffer, meta));
     const changes: UploadedChange[] = [];
+    const files: { path: string; data: Buffer }[] = [];
     for (const row of rows) {
       if (row.inZip === undefined) {
         changes.push({ kind: "delete", name: row.name });
@@ -312,17 +328,14 @@ async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedC
       }
       const data = entryBytes(buffer, entries.get(row.inZip)!);
       const temp = newUploadTempName();
-      temps.push(temp);
-      // Written and synced in parallel while the next entry is hashed.
-      writes.push(writeTempFile(join(tempDir, temp), data));
+      files.push({ path: join(tempDir, temp), data });
       changes.push({ kind: "file", name: row.name, temp, size: data.length, sha1: createHash("sha1").update(data).digest() });
     }
-    await Promise.all(writes);
+    // Nothing is written until the whole batch has been judged.
+    await writeTempFiles(files, created);
     return changes;
   } catch (err) {
-    // Every write must have settled before its file can be removed.
-    await Promise.allSettled(writes);
-    await Promise.all(temps.map((t) => rm(join(tempDir, t), { force: true })));
+    await Promise.all(created.map((path) => rm(path, { force: true })));
     throw err;
   } finally {
     zip.close();
