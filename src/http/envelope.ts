@@ -174,8 +174,8 @@ export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimit
 }
 
 /** A v11 reply: zstd body and the uncompressed size in `anki-original-size`. */
-export function sendPayload(res: ServerResponse, payload: Buffer): void {
-  const body = compress(payload);
+export function sendPayload(res: ServerResponse, payload: Buffer, compressionLevel?: number): void {
+  const body = compress(payload, compressionLevel === undefined ? {} : { compressionLevel });
   res.writeHead(200, {
     "anki-original-size": String(payload.length),
     "content-type": "application/octet-stream",

@@ -70,7 +70,8 @@ export interface RequestEnvelope {
 }
 
 export type Reply =
-  | { kind: "payload"; data: Buffer }
+  /** `compressionLevel`: zstd level of a v11 reply when not the default (media zips are incompressible). */
+  | { kind: "payload"; data: Buffer; compressionLevel?: number }
   /** `cleanup`, when given, runs once the file has been streamed out (or the reply failed). */
   | { kind: "file"; path: string; size: number; cleanup?: () => void };
 
