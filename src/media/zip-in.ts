@@ -7,11 +7,12 @@
 // "filename_in_zip": ..}; filename_in_zip names another entry holding the
 // file's bytes, or is null / "" for a deletion. Other entries are ignored.
 //
-// A zip up to MAX_IN_MEMORY_UPLOAD_BYTES (every real batch: 2.5 MiB plus one
-// file) is read whole into memory and its entries are taken from the buffer
-// directly: a stored entry is a slice, a deflated one is inflated in one call
-// bounded by its declared size. A larger one (a single big file) is read from
-// its spool file, each entry streamed (never trusting its declared size).
+// A zip up to MAX_IN_MEMORY_UPLOAD_BYTES (a typical batch: 2.5 MiB plus one
+// file) is read whole into memory; when its files also add up to no more than
+// that, they are taken from the buffer directly: a stored entry is a slice, a
+// deflated one is inflated in one call bounded by its declared size.
+// Otherwise (a big file, or a small zip of very compressible data) each entry
+// is streamed (never trusting its declared size), so memory stays bounded.
 // Either way every file goes to a temp file in the user folder, hashed on the
 // way, and the batch's temp files are fsynced together (in parallel, on
 // libuv's thread pool) rather than one after the other.
@@ -284,6 +285,8 @@ const fdatasyncAsync = promisify(fdatasync);
 interface Plan {
   rows: MetaRow[];
   entries: Map<string, yauzl.Entry>;
+  /** File bytes the directory declares. */
+  declared: number;
 }
 
 /**
@@ -306,7 +309,7 @@ async function planBatch(zip: yauzl.ZipFile, readMeta: (entry: yauzl.Entry) => P
     declared += entry.uncompressedSize;
   }
   if (declared > MAX_UPLOAD_BATCH_BYTES) throw badRequest(`uploadChanges: batch declares ${declared} bytes of files (limit ${MAX_UPLOAD_BATCH_BYTES})`);
-  return { rows, entries };
+  return { rows, entries, declared };
 }
 
 /**
@@ -325,15 +328,16 @@ async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedC
   const zip = await openZip(buffer);
   const created: string[] = [];
   try {
-    const { rows, entries } = await planBatch(zip, (meta) => entryBytes(buffer, meta));
+    const plan = await planBatch(zip, (meta) => entryBytes(buffer, meta));
+    if (plan.declared > MAX_IN_MEMORY_UPLOAD_BYTES) return await extractStreamed(zip, plan, tempDir);
     const changes: UploadedChange[] = [];
     const files: { path: string; data: Buffer }[] = [];
-    for (const row of rows) {
+    for (const row of plan.rows) {
       if (row.inZip === undefined) {
         changes.push({ kind: "delete", name: row.name });
         continue;
       }
-      const data = entryBytes(buffer, entries.get(row.inZip)!);
+      const data = entryBytes(buffer, plan.entries.get(row.inZip)!);
       const temp = newUploadTempName();
       files.push({ path: join(tempDir, temp), data });
       changes.push({ kind: "file", name: row.name, temp, size: data.length, sha1: createHash("sha1").update(data).digest() });
@@ -351,18 +355,26 @@ async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedC
 
 async function readZipFile(zipPath: string, tempDir: string): Promise<UploadedChange[]> {
   const zip = await openZip(zipPath);
+  try {
+    return await extractStreamed(zip, await planBatch(zip, (meta) => readSmallEntry(zip, meta, MAX_META_BYTES)), tempDir);
+  } finally {
+    zip.close();
+  }
+}
+
+/** Streams each file of a planned batch into its temp file; on a failure removes them all. */
+async function extractStreamed(zip: yauzl.ZipFile, plan: Plan, tempDir: string): Promise<UploadedChange[]> {
   const temps: string[] = [];
   const files: FileHandle[] = [];
   try {
-    const { rows, entries } = await planBatch(zip, (meta) => readSmallEntry(zip, meta, MAX_META_BYTES));
     const budget: Budget = { remaining: MAX_UPLOAD_BATCH_BYTES };
     const changes: UploadedChange[] = [];
-    for (const row of rows) {
+    for (const row of plan.rows) {
       if (row.inZip === undefined) {
         changes.push({ kind: "delete", name: row.name });
         continue;
       }
-      const entry = entries.get(row.inZip)!;
+      const entry = plan.entries.get(row.inZip)!;
       const temp = newUploadTempName();
       temps.push(temp);
       const file = await open(join(tempDir, temp), "wx", 0o600);
@@ -379,6 +391,5 @@ async function readZipFile(zipPath: string, tempDir: string): Promise<UploadedCh
     throw err;
   } finally {
     await Promise.all(files.map((file) => file.close().catch(() => undefined)));
-    zip.close();
   }
 }

@@ -176,6 +176,16 @@ describe("uploadChanges refuses the whole batch with 400", () => {
 });
 
 describe("batch size limit", () => {
+  it("accepts a small zip of a big compressible file (extracted by streaming, not in memory)", async () => {
+    const zeros = Buffer.alloc(20 * 1024 * 1024, 0x61);
+    const zip = await uploadZip([["big.txt", zeros], ["small.txt", Buffer.from("s")]], { compress: true });
+    expect(zip.length).toBeLessThan(1024 * 1024);
+    expect(await send(zip)).toEqual({ data: [2, 2] });
+    expect(readFileSync(media("big.txt")).equals(zeros)).toBe(true);
+    expect(readFileSync(media("small.txt"), "utf8")).toBe("s");
+    expect(userFolderLeftovers()).toEqual([]);
+  });
+
   it("refuses more file bytes than a real client batch can hold (2.5 MiB + 100 MiB)", async () => {
     const zeros = Buffer.alloc(55 * 1024 * 1024);
     const zip = await uploadZip([["big1", zeros], ["big2", zeros]], { compress: true });
