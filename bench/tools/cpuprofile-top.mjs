@@ -1,12 +1,21 @@
 #!/usr/bin/env node
 // Summarize a V8 .cpuprofile (from `node --cpu-prof`): self time per function
 // and per source file, and inclusive time of the top-level callers in src/.
-// usage: node bench/tools/cpuprofile-top.mjs FILE.cpuprofile [N]
+// usage: node bench/tools/cpuprofile-top.mjs [--after MS] FILE.cpuprofile [N]
+// --after MS: only samples taken MS milliseconds or more after the profile
+// started (e.g. to leave out the server's start-up).
 import { readFileSync } from "node:fs";
 
-const [file, nArg] = process.argv.slice(2);
-if (!file) {
-  console.error("usage: cpuprofile-top.mjs FILE.cpuprofile [N]");
+const args = process.argv.slice(2);
+let afterUs = 0;
+const at = args.indexOf("--after");
+if (at >= 0) {
+  afterUs = Number(args[at + 1]) * 1000;
+  args.splice(at, 2);
+}
+const [file, nArg] = args;
+if (!file || !Number.isFinite(afterUs)) {
+  console.error("usage: cpuprofile-top.mjs [--after MS] FILE.cpuprofile [N]");
   process.exit(2);
 }
 const N = Number(nArg ?? 25);
@@ -18,7 +27,10 @@ for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id
 // sample counts -> microseconds per node
 const selfUs = new Map();
 const deltas = prof.timeDeltas;
+let elapsedUs = 0;
 for (let i = 0; i < prof.samples.length; i++) {
+  elapsedUs += deltas[i] ?? 0;
+  if (elapsedUs < afterUs) continue;
   const id = prof.samples[i];
   const dt = deltas[i + 1] ?? 0;
   selfUs.set(id, (selfUs.get(id) ?? 0) + dt);

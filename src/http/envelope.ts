@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import type * as Zstd from "zstd-napi";
 import type * as ZstdBinding from "zstd-napi/binding.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
-import type { BodyLimits, FileBodyResult, SyncHeader } from "../protocol/types.js";
+import type { BodyLimits, FileBodyResult, SpoolOptions, SyncHeader } from "../protocol/types.js";
 import { JsonTokenCounter } from "./budgets.js";
 import { rethrowNoSpace } from "../disk-space.js";
 
@@ -145,16 +145,34 @@ export async function readPayload(req: IncomingMessage, limits: BodyLimits): Pro
   return Buffer.concat(chunks);
 }
 
-/** Streams the decompressed payload into a new file at `path`, never holding it whole in memory. */
-export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimits, path: string): Promise<FileBodyResult> {
+/** Decoded chunks are gathered up to this many bytes and written with one writev. */
+const SPOOL_WRITE_BYTES = 1024 * 1024;
+
+/**
+ * Streams the decompressed payload into a new file at `path`, never holding
+ * more than SPOOL_WRITE_BYTES of it in memory; fsynced unless transient.
+ */
+export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimits, path: string, options: SpoolOptions = {}): Promise<FileBodyResult> {
   const room = limits.disk?.writer("upload");
   const file = await open(path, "wx", 0o600).catch((err: unknown) => rethrowNoSpace(err, "upload"));
+  let gathered: Buffer[] = [];
+  let gatheredBytes = 0;
+  const flush = async () => {
+    if (gathered.length === 0) return;
+    const chunks = gathered;
+    gathered = [];
+    gatheredBytes = 0;
+    await file.writev(chunks).catch((err: unknown) => rethrowNoSpace(err, "upload"));
+  };
   try {
     const result = await decodeZstdBody(req, limits, async (chunk) => {
       room?.(chunk.length);
-      await file.write(chunk).catch((err: unknown) => rethrowNoSpace(err, "upload"));
+      gathered.push(chunk);
+      gatheredBytes += chunk.length;
+      if (gatheredBytes >= SPOOL_WRITE_BYTES) await flush();
     });
-    await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
+    await flush();
+    if (!options.transient) await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
     return { bytes: result.decompressed, tooLarge: result.overLimit };
   } finally {
     await file.close();
@@ -162,8 +180,8 @@ export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimit
 }
 
 /** A v11 reply: zstd body and the uncompressed size in `anki-original-size`. */
-export function sendPayload(res: ServerResponse, payload: Buffer): void {
-  const body = zstd().compress(payload);
+export function sendPayload(res: ServerResponse, payload: Buffer, compressionLevel?: number): void {
+  const body = zstd().compress(payload, compressionLevel === undefined ? {} : { compressionLevel });
   res.writeHead(200, {
     "anki-original-size": String(payload.length),
     "content-type": "application/octet-stream",

@@ -24,7 +24,7 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGunzip, gunzip } from "node:zlib";
 import type busboy from "busboy";
-import type { BodyLimits, FileBodyResult, SyncHeader, WriteRoom } from "../protocol/types.js";
+import type { BodyLimits, FileBodyResult, SpoolOptions, SyncHeader, WriteRoom } from "../protocol/types.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { RequestEnvelope } from "../protocol/types.js";
 import { BodyTooLargeError } from "./envelope.js";
@@ -372,13 +372,14 @@ export async function legacyPayload(form: LegacyForm, limits: BodyLimits): Promi
  * streaming. Past `limits.decompressed` the file holds only a prefix and
  * `tooLarge` is set, as for v11 bodies.
  */
-export async function legacyPayloadToFile(form: LegacyForm, limits: BodyLimits, path: string): Promise<FileBodyResult> {
+export async function legacyPayloadToFile(form: LegacyForm, limits: BodyLimits, path: string, options: SpoolOptions = {}): Promise<FileBodyResult> {
   const data = form.data;
   if (!form.compressed && data.kind === "file" && data.bytes > 0 && data.bytes < limits.decompressed) {
     // Already the payload: move it over (same file system unless configured oddly).
     try {
       renameSync(data.path, path);
       form.data = { kind: "none" };
+      if (options.transient) return { bytes: data.bytes, tooLarge: false };
       const file = await open(path, "r");
       try {
         await file.sync();
@@ -424,7 +425,7 @@ export async function legacyPayloadToFile(form: LegacyForm, limits: BodyLimits, 
       source.destroy();
       decoded.destroy();
     }
-    await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
+    if (!options.transient) await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
     return { bytes, tooLarge };
   } finally {
     await file.close();
@@ -461,9 +462,9 @@ export async function readLegacyEnvelope(req: IncomingMessage, options: LegacyFo
         disposeLegacyForm(form);
       }
     },
-    writePayloadToFile: async (limits, path) => {
+    writePayloadToFile: async (limits, path, options) => {
       try {
-        return await legacyPayloadToFile(form, limits, path);
+        return await legacyPayloadToFile(form, limits, path, options);
       } finally {
         disposeLegacyForm(form);
       }

@@ -7,7 +7,10 @@ import { sendRawFile, sendRawPayload } from "./legacy.js";
 
 export async function sendReply(res: ServerResponse, reply: Reply, protocol: number): Promise<void> {
   const legacy = isLegacyProtocol(protocol);
-  if (reply.kind === "payload") (legacy ? sendRawPayload : sendPayload)(res, reply.data);
+  if (reply.kind === "payload") {
+    if (legacy) sendRawPayload(res, reply.data);
+    else sendPayload(res, reply.data, reply.compressionLevel);
+  }
   else {
     try {
       await (legacy ? sendRawFile : sendFile)(res, reply.path, reply.size);

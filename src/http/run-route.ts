@@ -46,7 +46,7 @@ export async function runUserRoute(route: UserRoute, user: UserState, info: Requ
   user.ensureFolders();
   const tempPath = join(user.dir, newIncomingTempName());
   try {
-    const received = await envelope.writePayloadToFile(limits, tempPath);
+    const received = await envelope.writePayloadToFile(limits, tempPath, { transient: route.transient === true });
     const file = { path: tempPath, bytes: received.bytes, tooLarge: received.tooLarge };
     await user.lock.run(async () => sendReply(res, await route.handle(user, file, info), info.protocol));
   } finally {

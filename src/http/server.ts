@@ -144,7 +144,7 @@ function v11Envelope(req: IncomingMessage, header: SyncHeader): RequestEnvelope 
     header,
     protocol: header.version,
     readPayload: (limits) => readPayload(req, limits),
-    writePayloadToFile: (limits, path) => writePayloadToFile(req, limits, path),
+    writePayloadToFile: (limits, path, options) => writePayloadToFile(req, limits, path, options),
   };
 }
 

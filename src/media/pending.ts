@@ -74,8 +74,13 @@ export function applyPending(userDir: string, batch: PendingBatch): void {
   const folder = mediaFolder(userDir);
   for (const [temp, name] of batch.write) {
     const from = join(userDir, temp);
-    // Already renamed by an earlier (interrupted) run when the temp is gone.
-    if (existsSync(from)) renameSync(from, join(folder, name));
+    try {
+      renameSync(from, join(folder, name));
+    } catch (err) {
+      // Already renamed by an earlier (interrupted) run when the temp is gone
+      // (asked only then: the common case costs one system call, not two).
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || existsSync(from)) throw err;
+    }
   }
   for (const name of batch.remove) unlinkIfPresent(join(folder, name));
   for (const temp of batch.discard) unlinkIfPresent(join(userDir, temp));

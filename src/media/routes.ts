@@ -31,7 +31,8 @@ export function mediaRoutes(): RouteTable {
   return {
     begin: { body: "json", allowGet: true, handle: (user, payload, info) => begin(user, payload, info) },
     mediaChanges: { body: "json", handle: (user, payload) => mediaChanges(user, payload) },
-    uploadChanges: { body: "file", handle: async (user, file) => (await preloadMediaHandlers()).uploadChanges(user, file) },
+    // The spool file is only read (upload.ts makes the media durable itself).
+    uploadChanges: { body: "file", transient: true, handle: async (user, file) => (await preloadMediaHandlers()).uploadChanges(user, file) },
     downloadFiles: { body: "json", handle: async (user, payload) => (await preloadMediaHandlers()).downloadFiles(user, payload) },
     mediaSanity: { body: "json", handle: (user, payload) => mediaSanity(user, payload) },
   };

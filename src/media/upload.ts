@@ -1,5 +1,7 @@
 // POST /msync/uploadChanges: a zip of additions, replacements and deletions.
 //
+// 0. The request body reached us in a spool file that is never fsynced (the
+//    route is transient): it is read back here and deleted after the reply.
 // 1. The zip is validated as a whole and its files are extracted to fsynced
 //    temp files (zip-in.ts); any problem refuses the batch with 400 before
 //    the media folder or the DB is touched. The temp files are fsynced
@@ -16,6 +18,7 @@
 //
 // Reply: [entries processed (always all of them), last usn after the batch].
 import { rmSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest } from "../protocol/errors.js";
 import type { ReceivedFile, Reply } from "../protocol/types.js";
@@ -25,7 +28,7 @@ import { type MediaDb, addedEntry, removedEntry, replacedEntry } from "./db.js";
 import { type PendingBatch, applyPending, clearPending, writePending } from "./pending.js";
 import { mediaConnections, mediaDbOf } from "./connections.js";
 import { mediaResult } from "./result.js";
-import { type UploadedChange, readUploadZip } from "./zip-in.js";
+import { MAX_IN_MEMORY_UPLOAD_BYTES, type UploadedChange, readUploadZip } from "./zip-in.js";
 
 export interface UploadOutcome {
   processed: number;
@@ -130,7 +133,9 @@ export async function uploadChanges(user: UserState, file: ReceivedFile): Promis
   // Opening (if not open yet) first finishes any interrupted batch (and sweeps
   // stale temp files) before this batch creates its own.
   const db = mediaDbOf(user);
-  const changes = await readUploadZip(file.path, user.dir);
+  // A real batch is small: read whole, it is parsed from memory.
+  const source = file.bytes <= MAX_IN_MEMORY_UPLOAD_BYTES ? await readFile(file.path) : file.path;
+  const changes = await readUploadZip(source, user.dir);
   let outcome: UploadOutcome;
   try {
     outcome = applyUpload(db, changes);

@@ -7,12 +7,20 @@
 // "filename_in_zip": ..}; filename_in_zip names another entry holding the
 // file's bytes, or is null / "" for a deletion. Other entries are ignored.
 //
-// Each referenced entry is streamed (never trusting its declared size) into a
-// temp file in the user folder and hashed on the way. Once the whole batch is
-// extracted, its temp files are fsynced together (in parallel, on libuv's
-// thread pool) rather than one after the other as each is written.
+// A zip up to MAX_IN_MEMORY_UPLOAD_BYTES (a typical batch: 2.5 MiB plus one
+// file) is read whole into memory; when its files also add up to no more than
+// that, they are taken from the buffer directly: a stored entry is a slice, a
+// deflated one is inflated in one call bounded by its declared size.
+// Otherwise (a big file, or a small zip of very compressible data) each entry
+// is streamed (never trusting its declared size), so memory stays bounded.
+// Either way every file goes to a temp file in the user folder, hashed on the
+// way, and the batch's temp files are fsynced together (in parallel, on
+// libuv's thread pool) rather than one after the other.
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rm } from "node:fs/promises";
+import { inflateRawSync } from "node:zlib";
+import { closeSync, fdatasync, openSync, writeSync } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
@@ -74,8 +82,14 @@ export function parseUploadMeta(text: string): MetaRow[] {
   });
 }
 
-async function openZip(path: string): Promise<yauzl.ZipFile> {
-  const zip = await orBadRequestAsync("uploadChanges: not a readable zip", () => yauzl.openPromise(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true }));
+/** Upload zips up to this size are parsed from memory (see the top of this file). */
+export const MAX_IN_MEMORY_UPLOAD_BYTES = 16 * 1024 * 1024;
+
+async function openZip(source: string | Buffer): Promise<yauzl.ZipFile> {
+  const options = { lazyEntries: true, autoClose: false, validateEntrySizes: true };
+  const zip = await orBadRequestAsync("uploadChanges: not a readable zip", () =>
+    typeof source === "string" ? yauzl.openPromise(source, options) : yauzl.fromBufferPromise(source, options),
+  );
   // Errors reach the caller through eachEntry()/the entry streams; an
   // emission with no listener (e.g. after iteration ended) must not crash.
   zip.on("error", () => undefined);
@@ -192,43 +206,175 @@ async function extractEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, file: FileHa
   return { size, sha1: hash.digest() };
 }
 
+/** Where an entry's data lies in an in-memory zip, from its local header; 400 when outside the buffer. */
+function dataRange(zip: Buffer, entry: yauzl.Entry): { start: number; end: number } {
+  const at = entry.relativeOffsetOfLocalHeader;
+  if (at + LOCAL_HEADER_BYTES > zip.length || zip.readUInt32LE(at) !== LOCAL_HEADER_SIGNATURE) {
+    throw badRequest(`uploadChanges: zip entry "${nameForLog(entry.fileName)}" has no valid local header`);
+  }
+  const start = at + LOCAL_HEADER_BYTES + zip.readUInt16LE(at + 26) + zip.readUInt16LE(at + 28);
+  const end = start + entry.compressedSize;
+  if (end > zip.length) throw badRequest(`uploadChanges: zip entry "${nameForLog(entry.fileName)}" runs past the end of the zip`);
+  return { start, end };
+}
+
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const LOCAL_HEADER_BYTES = 30;
+
+/**
+ * An entry's bytes from an in-memory zip, exactly its declared uncompressed
+ * size (which the caller has checked against the limits): a stored entry is
+ * a slice of `zip`, a deflated one is inflated with its output capped one
+ * byte past the declared size, so a lying header costs no more than that.
+ */
+export function entryBytes(zip: Buffer, entry: yauzl.Entry): Buffer {
+  const label = `zip entry "${nameForLog(entry.fileName)}"`;
+  if (entry.isEncrypted() || !entry.canDecodeFileData()) throw badRequest(`uploadChanges: ${label} uses an unsupported method`);
+  const { start, end } = dataRange(zip, entry);
+  const raw = zip.subarray(start, end);
+  const expected = entry.uncompressedSize;
+  let data: Buffer;
+  if (entry.compressionMethod === 0) {
+    data = raw;
+  } else {
+    try {
+      data = inflateRawSync(raw, { maxOutputLength: expected + 1 });
+    } catch (err) {
+      // Output past the cap is a RangeError: more bytes than declared.
+      if (err instanceof RangeError) throw badRequest(`uploadChanges: ${label}: too many bytes in the stream, expected ${expected}`);
+      throw badRequest(`uploadChanges: corrupt ${label}: ${(err as Error).message}`);
+    }
+  }
+  if (data.length > expected) throw badRequest(`uploadChanges: ${label}: too many bytes in the stream, expected ${expected}`);
+  if (data.length < expected) throw badRequest(`uploadChanges: ${label}: too few bytes in the stream, expected ${expected}`);
+  return data;
+}
+
+/**
+ * Writes each file to its new temp path, one after the other on this thread
+ * (a batch is a few MiB of page-cache copies; spread over the thread pool
+ * they contend for the file system's locks and cost more CPU), then fsyncs
+ * them all at once on the thread pool: started together, the fsyncs share
+ * the file system's journal commits, where an fsync right after each write
+ * would force one commit per file. Every file that was created is closed
+ * (and listed in `created`) whatever happens.
+ */
+async function writeTempFiles(files: { path: string; data: Buffer }[], created: string[]): Promise<void> {
+  const fds: number[] = [];
+  try {
+    for (const { path, data } of files) {
+      const fd = openSync(path, "wx", 0o600);
+      created.push(path);
+      fds.push(fd);
+      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
+    }
+    await Promise.all(fds.map((fd) => fdatasyncAsync(fd)));
+  } finally {
+    for (const fd of fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // nothing left to do with it
+      }
+    }
+  }
+}
+
+const fdatasyncAsync = promisify(fdatasync);
+
+interface Plan {
+  rows: MetaRow[];
+  entries: Map<string, yauzl.Entry>;
+  /** File bytes the directory declares. */
+  declared: number;
+}
+
+/**
+ * Reads `_meta` and judges everything the directory tells (missing entries,
+ * declared sizes per file and per batch) before anything is extracted.
+ */
+async function planBatch(zip: yauzl.ZipFile, readMeta: (entry: yauzl.Entry) => Promise<Buffer> | Buffer): Promise<Plan> {
+  const entries = await readEntries(zip);
+  const metaEntry = entries.get("_meta");
+  if (!metaEntry) throw badRequest("uploadChanges: zip has no _meta");
+  if (metaEntry.uncompressedSize > MAX_META_BYTES) throw badRequest(`uploadChanges: _meta is larger than ${MAX_META_BYTES} bytes`);
+  const rows = parseUploadMeta((await readMeta(metaEntry)).toString("utf8"));
+  let declared = 0;
+  for (const row of rows) {
+    if (row.inZip === undefined) continue;
+    const entry = entries.get(row.inZip);
+    if (!entry) throw badRequest(`uploadChanges: _meta names missing zip entry "${nameForLog(row.inZip)}"`);
+    if (entry.uncompressedSize > MAX_FILE_BYTES) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is larger than ${MAX_FILE_BYTES} bytes`);
+    if (entry.uncompressedSize === 0) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is zero bytes`);
+    declared += entry.uncompressedSize;
+  }
+  if (declared > MAX_UPLOAD_BATCH_BYTES) throw badRequest(`uploadChanges: batch declares ${declared} bytes of files (limit ${MAX_UPLOAD_BATCH_BYTES})`);
+  return { rows, entries, declared };
+}
+
 /**
  * Validates an upload zip and extracts its files to temp files in `tempDir`,
  * each fsynced before this returns (the directory entries are not: the
- * caller fsyncs `tempDir` once before it commits). Returns the changes in
- * `_meta` order. Throws a 400 HttpError (after removing its temp files) when
- * anything about the batch is wrong.
+ * caller fsyncs `tempDir` once before it commits). `source` is the zip
+ * itself (up to MAX_IN_MEMORY_UPLOAD_BYTES) or the path of its file.
+ * Returns the changes in `_meta` order. Throws a 400 HttpError (after
+ * removing its temp files) when anything about the batch is wrong.
  */
-export async function readUploadZip(zipPath: string, tempDir: string): Promise<UploadedChange[]> {
-  const zip = await openZip(zipPath);
-  const temps: string[] = [];
-  const files: FileHandle[] = [];
+export async function readUploadZip(source: string | Buffer, tempDir: string): Promise<UploadedChange[]> {
+  return typeof source === "string" ? readZipFile(source, tempDir) : readZipBuffer(source, tempDir);
+}
+
+async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedChange[]> {
+  const zip = await openZip(buffer);
+  const created: string[] = [];
   try {
-    const entries = await readEntries(zip);
-    const metaEntry = entries.get("_meta");
-    if (!metaEntry) throw badRequest("uploadChanges: zip has no _meta");
-    const rows = parseUploadMeta((await readSmallEntry(zip, metaEntry, MAX_META_BYTES)).toString("utf8"));
-
-    // Everything that can be judged from the directory, before extracting anything.
-    let declared = 0;
-    for (const row of rows) {
-      if (row.inZip === undefined) continue;
-      const entry = entries.get(row.inZip);
-      if (!entry) throw badRequest(`uploadChanges: _meta names missing zip entry "${nameForLog(row.inZip)}"`);
-      if (entry.uncompressedSize > MAX_FILE_BYTES) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is larger than ${MAX_FILE_BYTES} bytes`);
-      if (entry.uncompressedSize === 0) throw badRequest(`uploadChanges: "${nameForLog(row.name)}" is zero bytes`);
-      declared += entry.uncompressedSize;
-    }
-    if (declared > MAX_UPLOAD_BATCH_BYTES) throw badRequest(`uploadChanges: batch declares ${declared} bytes of files (limit ${MAX_UPLOAD_BATCH_BYTES})`);
-
-    const budget: Budget = { remaining: MAX_UPLOAD_BATCH_BYTES };
+    const plan = await planBatch(zip, (meta) => entryBytes(buffer, meta));
+    if (plan.declared > MAX_IN_MEMORY_UPLOAD_BYTES) return await extractStreamed(zip, plan, tempDir);
     const changes: UploadedChange[] = [];
-    for (const row of rows) {
+    const files: { path: string; data: Buffer }[] = [];
+    for (const row of plan.rows) {
       if (row.inZip === undefined) {
         changes.push({ kind: "delete", name: row.name });
         continue;
       }
-      const entry = entries.get(row.inZip)!;
+      const data = entryBytes(buffer, plan.entries.get(row.inZip)!);
+      const temp = newUploadTempName();
+      files.push({ path: join(tempDir, temp), data });
+      changes.push({ kind: "file", name: row.name, temp, size: data.length, sha1: createHash("sha1").update(data).digest() });
+    }
+    // Nothing is written until the whole batch has been judged.
+    await writeTempFiles(files, created);
+    return changes;
+  } catch (err) {
+    await Promise.all(created.map((path) => rm(path, { force: true })));
+    throw err;
+  } finally {
+    zip.close();
+  }
+}
+
+async function readZipFile(zipPath: string, tempDir: string): Promise<UploadedChange[]> {
+  const zip = await openZip(zipPath);
+  try {
+    return await extractStreamed(zip, await planBatch(zip, (meta) => readSmallEntry(zip, meta, MAX_META_BYTES)), tempDir);
+  } finally {
+    zip.close();
+  }
+}
+
+/** Streams each file of a planned batch into its temp file; on a failure removes them all. */
+async function extractStreamed(zip: yauzl.ZipFile, plan: Plan, tempDir: string): Promise<UploadedChange[]> {
+  const temps: string[] = [];
+  const files: FileHandle[] = [];
+  try {
+    const budget: Budget = { remaining: MAX_UPLOAD_BATCH_BYTES };
+    const changes: UploadedChange[] = [];
+    for (const row of plan.rows) {
+      if (row.inZip === undefined) {
+        changes.push({ kind: "delete", name: row.name });
+        continue;
+      }
+      const entry = plan.entries.get(row.inZip)!;
       const temp = newUploadTempName();
       temps.push(temp);
       const file = await open(join(tempDir, temp), "wx", 0o600);
@@ -245,6 +391,5 @@ export async function readUploadZip(zipPath: string, tempDir: string): Promise<U
     throw err;
   } finally {
     await Promise.all(files.map((file) => file.close().catch(() => undefined)));
-    zip.close();
   }
 }

@@ -27,6 +27,10 @@ export interface WriteRoom {
   writer(what: string): (bytes: number) => void;
 }
 
+export interface SpoolOptions {
+  transient?: boolean;
+}
+
 export interface FileBodyResult {
   bytes: number;
   /** The decompressed body reached the limit; the file holds only a prefix. */
@@ -55,14 +59,19 @@ export interface RequestEnvelope {
   protocol: number;
   /** The whole decoded payload (small routes). */
   readPayload(limits: BodyLimits): Promise<Buffer>;
-  /** Streams the decoded payload into a new file at `path`. */
-  writePayloadToFile(limits: BodyLimits, path: string): Promise<FileBodyResult>;
+  /**
+   * Streams the decoded payload into a new file at `path`, fsynced before this
+   * resolves unless `transient` (the file is read back and deleted within the
+   * request, so a power loss can lose nothing acknowledged with it).
+   */
+  writePayloadToFile(limits: BodyLimits, path: string, options?: SpoolOptions): Promise<FileBodyResult>;
   /** Removes whatever the envelope spooled; runs once the request is done. */
   dispose?(): void;
 }
 
 export type Reply =
-  | { kind: "payload"; data: Buffer }
+  /** `compressionLevel`: zstd level of a v11 reply when not the default (media zips are incompressible). */
+  | { kind: "payload"; data: Buffer; compressionLevel?: number }
   /** `cleanup`, when given, runs once the file has been streamed out (or the reply failed). */
   | { kind: "file"; path: string; size: number; cleanup?: () => void };
 
@@ -87,6 +96,12 @@ export interface ReceivedFile {
 /** A route whose payload is streamed to a temporary file in the user's folder first. */
 export interface FileRoute {
   body: "file";
+  /**
+   * The handler only reads the payload file (it is deleted after the
+   * request), so it need not be fsynced: whatever the handler acknowledges,
+   * it makes durable itself.
+   */
+  transient?: boolean;
   handle(user: UserState, file: ReceivedFile, info: RequestInfo): Promise<Reply> | Reply;
 }
 

@@ -1,4 +1,5 @@
-import { existsSync, rmSync, unlinkSync } from "node:fs";
+import { existsSync, openSync, rmSync, unlinkSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HttpError } from "../../../src/protocol/errors.js";
@@ -6,10 +7,10 @@ import type { Reply } from "../../../src/protocol/types.js";
 import { begin } from "../../../src/media/begin.js";
 import { mediaChanges } from "../../../src/media/changes.js";
 import { MediaDb } from "../../../src/media/db.js";
-import { downloadFiles } from "../../../src/media/download.js";
+import { SYNC_READ_BYTES, downloadFiles } from "../../../src/media/download.js";
 import { mediaSanity } from "../../../src/media/sanity.js";
 import { uploadChanges } from "../../../src/media/upload.js";
-import { MAX_IN_MEMORY_ZIP_BYTES, crc32ForTests } from "../../../src/media/zip-out.js";
+import { MAX_IN_MEMORY_ZIP_BYTES, buildDownloadZip, buildDownloadZipSync, crc32ForTests } from "../../../src/media/zip-out.js";
 import { crc32 } from "node:zlib";
 import { fakeUser, readZip, tempUserDir, uploadZip, writeTemp } from "./helpers.js";
 
@@ -85,6 +86,38 @@ describe("downloadFiles", () => {
     expect(JSON.parse(zip.get("_meta")!.toString())).toEqual({ "0": "small.txt", "1": "huge.bin" });
     expect(zip.get("1")!.equals(huge)).toBe(true);
     if (reply.kind === "file") reply.cleanup?.();
+  });
+
+  it("builds a batch too big to read synchronously in memory, with the same zip", async () => {
+    // 2.2 + 2.2 MiB (the second crosses the 2.5 MiB target and is the last
+    // served): past SYNC_READ_BYTES (4 MiB), within MAX_IN_MEMORY_ZIP_BYTES
+    const size = Math.floor(2.2 * MIB);
+    expect(2 * size).toBeGreaterThan(SYNC_READ_BYTES);
+    const big = (n: number) => Buffer.alloc(size, n);
+    await put([["y1", big(1)], ["y2", big(2)]]);
+    const reply = await downloadFiles(fakeUser(dir), json({ files: ["y1", "y2"] }));
+    expect(reply.kind).toBe("payload");
+    const zip = (await download(["y1", "y2"])) as Map<string, Buffer>;
+    expect(JSON.parse(zip.get("_meta")!.toString())).toEqual({ "0": "y1", "1": "y2" });
+    expect(zip.get("0")!.equals(big(1))).toBe(true);
+    expect(zip.get("1")!.equals(big(2))).toBe(true);
+  });
+
+  it("the synchronous and the async builder write the same bytes", async () => {
+    const files = [
+      ["a.txt", Buffer.from("alpha")],
+      ["b é.bin", Buffer.alloc(70_000, 7)],
+    ] as const;
+    for (const [name, data] of files) writeTemp(dir, name, data);
+    const when = new Date(2024, 0, 2, 3, 4, 6);
+    const sync = buildDownloadZipSync(
+      files.map(([name, data]) => ({ name, fd: openSync(join(dir, name), "r"), size: data.length })),
+      when,
+    );
+    const handles = await Promise.all(files.map(async ([name, data]) => ({ name, handle: await open(join(dir, name), "r"), size: data.length })));
+    const async = await buildDownloadZip(handles, when);
+    expect(sync.equals(async)).toBe(true);
+    expect((await readZip(sync)).get("1")!.equals(files[1][1])).toBe(true);
   });
 
   it("the CRC-32 fallback for a Node without zlib.crc32 agrees with zlib", () => {

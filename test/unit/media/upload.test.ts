@@ -129,6 +129,37 @@ describe("uploadChanges refuses the whole batch with 400", () => {
     expect(userFolderLeftovers()).toEqual([]);
   });
 
+  // The same refusals from the streaming reader, which takes zips too big
+  // for memory (a batch with one large file).
+  it.each(cases)("%s (streamed from the spool file)", async (_label, reason, build) => {
+    MediaDb.open(dir).close();
+    const path = writeTemp(dir, "in.zip", await build());
+    const failure = await readUploadZip(path, dir).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(HttpError);
+    expect((failure as HttpError).status).toBe(400);
+    expect((failure as HttpError).message).toContain(reason);
+    expect(userFolderLeftovers()).toEqual([]);
+  });
+
+  it("refuses a stored entry whose data runs past the end of the zip", async () => {
+    const zip = await zipBuffer([
+      { name: "0", data: Buffer.from("0123456789") },
+      { name: "_meta", data: Buffer.from('[["f","0"]]') },
+    ]);
+    // Claim 1 MiB of stored data for entry "0" in the central directory.
+    const damaged = Buffer.from(zip);
+    const central = damaged.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    damaged.writeUInt32LE(1024 * 1024, central + 20);
+    damaged.writeUInt32LE(1024 * 1024, central + 24);
+    const result = await send(damaged);
+    expect(result).toMatchObject({ status: 400 });
+    expect(userFolderLeftovers()).toEqual([]);
+    expect(readdirSync(join(dir, "media"))).toEqual([]);
+  });
+
   it("refuses a body that hit the payload limit", async () => {
     const path = writeTemp(dir, ".incoming-test.tmp", await uploadZip([["a", Buffer.from("a")]]));
     await expect(uploadChanges(fakeUser(dir), { path, bytes: 1, tooLarge: true })).rejects.toMatchObject({ status: 400 });
@@ -145,6 +176,16 @@ describe("uploadChanges refuses the whole batch with 400", () => {
 });
 
 describe("batch size limit", () => {
+  it("accepts a small zip of a big compressible file (extracted by streaming, not in memory)", async () => {
+    const zeros = Buffer.alloc(20 * 1024 * 1024, 0x61);
+    const zip = await uploadZip([["big.txt", zeros], ["small.txt", Buffer.from("s")]], { compress: true });
+    expect(zip.length).toBeLessThan(1024 * 1024);
+    expect(await send(zip)).toEqual({ data: [2, 2] });
+    expect(readFileSync(media("big.txt")).equals(zeros)).toBe(true);
+    expect(readFileSync(media("small.txt"), "utf8")).toBe("s");
+    expect(userFolderLeftovers()).toEqual([]);
+  });
+
   it("refuses more file bytes than a real client batch can hold (2.5 MiB + 100 MiB)", async () => {
     const zeros = Buffer.alloc(55 * 1024 * 1024);
     const zip = await uploadZip([["big1", zeros], ["big2", zeros]], { compress: true });
@@ -170,6 +211,27 @@ describe("readUploadZip", () => {
     expect(first.size).toBe(2);
     expect(first.sha1.toString("hex")).toBe(sha1hex("bb"));
     expect(readFileSync(join(dir, first.temp), "utf8")).toBe("bb");
+  });
+
+  it("reads a zip the same from memory and from its file", async () => {
+    MediaDb.open(dir).close();
+    const text = Buffer.from("compressible ".repeat(500));
+    const random = createHash("sha512").update("seed").digest();
+    const zip = await zipBuffer([
+      { name: "0", data: random },
+      { name: "1", data: text, compress: true },
+      { name: "_meta", data: Buffer.from('[["r.bin","0"],["t.txt","1"],["gone",null]]') },
+    ]);
+    const fromMemory = await readUploadZip(zip, dir);
+    const fromFile = await readUploadZip(writeTemp(dir, "in.zip", zip), dir);
+    const summary = (changes: Awaited<ReturnType<typeof readUploadZip>>) =>
+      changes.map((c) => (c.kind === "file" ? [c.name, c.size, c.sha1.toString("hex"), readFileSync(join(dir, c.temp)).toString("hex")] : [c.name]));
+    expect(summary(fromMemory)).toEqual(summary(fromFile));
+    expect(summary(fromMemory)).toEqual([
+      ["r.bin", random.length, sha1hex(random), random.toString("hex")],
+      ["t.txt", text.length, sha1hex(text), text.toString("hex")],
+      ["gone"],
+    ]);
   });
 
   it("ignores entries _meta does not reference", async () => {
