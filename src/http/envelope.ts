@@ -8,6 +8,7 @@ import type * as ZstdBinding from "zstd-napi/binding.js";
 import { HttpError, badRequest } from "../protocol/errors.js";
 import type { BodyLimits, FileBodyResult, SpoolOptions, SyncHeader } from "../protocol/types.js";
 import { JsonTokenCounter } from "./budgets.js";
+import { replyBuffers } from "../buffer-pool.js";
 import { rethrowNoSpace } from "../disk-space.js";
 
 export const MIN_SYNC_VERSION = 8;
@@ -206,9 +207,49 @@ export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimit
   }
 }
 
-/** A v11 reply: zstd body and the uncompressed size in `anki-original-size`. */
-export function sendPayload(res: ServerResponse, payload: Buffer, compressionLevel?: number): void {
-  const body = zstd().compress(payload, compressionLevel === undefined ? {} : { compressionLevel });
+/** Runs `done` once, when the response has been handed to the socket or has failed. */
+export function whenSent(res: ServerResponse, done: () => void): void {
+  let called = false;
+  const once = () => {
+    if (called) return;
+    called = true;
+    done();
+  };
+  res.once("finish", once);
+  res.once("close", once);
+}
+
+/** Replies from this size on are compressed into a pooled buffer (media zips). */
+const POOLED_REPLY_BYTES = 256 * 1024;
+let replyCCtx: ZstdBinding.CCtx | undefined;
+
+/**
+ * A v11 reply: zstd body and the uncompressed size in `anki-original-size`.
+ * `onSent` runs once the socket has the bytes (or the reply failed): the
+ * caller may then reuse `payload`'s memory.
+ */
+export function sendPayload(res: ServerResponse, payload: Buffer, compressionLevel?: number, onSent?: () => void): void {
+  let body: Buffer;
+  if (payload.length < POOLED_REPLY_BYTES) {
+    body = zstd().compress(payload, compressionLevel === undefined ? {} : { compressionLevel });
+    if (onSent) whenSent(res, onSent);
+  } else {
+    const b = binding();
+    const cctx = (replyCCtx ??= new b.CCtx());
+    // Level 0 is zstd's default (3). compress2 starts a fresh frame each time.
+    cctx.setParameter(b.CParameter.compressionLevel, compressionLevel ?? 0);
+    const dest = replyBuffers.take(b.compressBound(payload.length));
+    try {
+      body = dest.subarray(0, cctx.compress2(dest, payload));
+    } catch (err) {
+      replyBuffers.give(dest);
+      throw err;
+    }
+    whenSent(res, () => {
+      replyBuffers.give(dest);
+      onSent?.();
+    });
+  }
   res.writeHead(200, {
     "anki-original-size": String(payload.length),
     "content-type": "application/octet-stream",

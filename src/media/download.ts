@@ -28,6 +28,7 @@ import { nameForLog } from "./names.js";
 import { newDownloadTempName } from "./paths.js";
 import { MAX_IN_MEMORY_ZIP_BYTES, type SyncZipSource, type ZipSource, buildDownloadZip, buildDownloadZipSync, downloadZipSize, writeDownloadZip } from "./zip-out.js";
 import { mediaDbOf } from "./connections.js";
+import { replyBuffers } from "../buffer-pool.js";
 
 /** Batches up to this many file bytes (by the DB's sizes) are read synchronously. */
 export const SYNC_READ_BYTES = 4 * 1024 * 1024;
@@ -135,7 +136,7 @@ function forgetMissing(db: MediaDb, entry: MediaEntry, user: string): never {
  * The whole reply built synchronously, or undefined when the files on disk
  * turn out too big for memory (the caller then takes the async path).
  */
-function buildSmallReply(db: MediaDb, entries: MediaEntry[], user: string): Buffer | undefined {
+function buildSmallReply(db: MediaDb, entries: MediaEntry[], user: string): Reply | undefined {
   const sources: SyncZipSource[] = [];
   try {
     for (const entry of entries) sources.push(openEntryFileSync(db.folder, entry) ?? forgetMissing(db, entry, user));
@@ -147,7 +148,17 @@ function buildSmallReply(db: MediaDb, entries: MediaEntry[], user: string): Buff
     for (const s of sources) closeSync(s.fd);
     return undefined;
   }
-  return buildDownloadZipSync(sources);
+  // The zip goes into a buffer from the reply pool, given back once it is sent.
+  let buffer: Buffer | undefined;
+  const data = buildDownloadZipSync(sources, new Date(), (size) => (buffer = replyBuffers.take(size)));
+  return {
+    kind: "payload",
+    data,
+    compressionLevel: MEDIA_ZIP_LEVEL,
+    release: () => {
+      if (buffer) replyBuffers.give(buffer);
+    },
+  };
 }
 
 export async function downloadFiles(user: UserState, payload: Buffer): Promise<Reply> {
@@ -157,8 +168,8 @@ export async function downloadFiles(user: UserState, payload: Buffer): Promise<R
   // A normal batch (~2.5 MiB) is read synchronously: per file, a few
   // page-cache reads cost less than the thread-pool round trips of async ones.
   if (entries.reduce((sum, e) => sum + e.size, 0) <= SYNC_READ_BYTES) {
-    const data = buildSmallReply(db, entries, user.name);
-    if (data) return { kind: "payload", data, compressionLevel: MEDIA_ZIP_LEVEL };
+    const reply = buildSmallReply(db, entries, user.name);
+    if (reply) return reply;
   }
   const sources = await openSources(db, entries, user.name);
   if (downloadZipSize(sources) <= MAX_IN_MEMORY_ZIP_BYTES) return { kind: "payload", data: await buildDownloadZip(sources), compressionLevel: MEDIA_ZIP_LEVEL };

@@ -172,12 +172,17 @@ export interface SyncZipSource {
  * MiB: a handful of page-cache copies cost less than a thread-pool round trip
  * per file). Closes the descriptors.
  */
-export function buildDownloadZipSync(files: SyncZipSource[], now = new Date()): Buffer {
+export function buildDownloadZipSync(
+  files: SyncZipSource[],
+  now = new Date(),
+  allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+): Buffer {
   try {
     const { names, sizes, meta } = entries(files);
     const layout = layOut(names, sizes);
     const when = dosTime(now);
-    const out = Buffer.allocUnsafe(layout.total);
+    // `allocate` may hand out a larger (reused) buffer: the zip is its start.
+    const out = allocate(layout.total).subarray(0, layout.total);
     const crcs: number[] = [];
     for (let i = 0; i < names.length; i++) {
       const dataAt = layout.offsets[i]! + LOCAL_HEADER + names[i]!.length;

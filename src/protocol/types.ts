@@ -70,8 +70,11 @@ export interface RequestEnvelope {
 }
 
 export type Reply =
-  /** `compressionLevel`: zstd level of a v11 reply when not the default (media zips are incompressible). */
-  | { kind: "payload"; data: Buffer; compressionLevel?: number }
+  /**
+   * `compressionLevel`: zstd level of a v11 reply when not the default (media zips are incompressible).
+   * `release`, when given, runs once `data` has been sent (or the reply failed): its memory may then be reused.
+   */
+  | { kind: "payload"; data: Buffer; compressionLevel?: number; release?: () => void }
   /** `cleanup`, when given, runs once the file has been streamed out (or the reply failed). */
   | { kind: "file"; path: string; size: number; cleanup?: () => void };
 
