@@ -127,9 +127,11 @@ export function verifyUploadedCollection(path: string): VerifiedUpload {
     // better-sqlite3 builds SQLite with a 16 MB default page cache, and the
     // integrity check fills all of it (measured: +17 MB peak RSS on a 96 MB
     // upload); at 4 MB it takes the same time and 4 MB.
-    db.pragma("cache_size = -4000");
     let integrity: unknown;
     try {
+      // Inside the try: on a file that is not a database this is the first
+      // statement to fail, and that is a corrupt upload (400), not a 500.
+      db.pragma("cache_size = -4000");
       integrity = db.prepare("PRAGMA integrity_check").pluck().get();
     } catch (err) {
       throw new CorruptUploadError(`integrity check failed: ${(err as Error).message}`);
