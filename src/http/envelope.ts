@@ -180,7 +180,7 @@ export async function readPayload(req: IncomingMessage, limits: BodyLimits): Pro
   return Buffer.concat(chunks);
 }
 
-/** Decoded chunks are gathered up to this many bytes and written with one writev. */
+/** The spool's decode buffer: the body is written this many bytes at a time. */
 const SPOOL_WRITE_BYTES = 1024 * 1024;
 
 /**
@@ -286,6 +286,7 @@ export async function sendFile(res: ServerResponse, path: string, size: number):
     failure ??= err;
     wake?.();
   };
+  // Set before any other 'close' listener runs (this one is registered first).
   const onClose = () => {
     if (!res.writableFinished) fail(new Error("the client closed the connection before the file was sent"));
   };
@@ -323,7 +324,7 @@ export async function sendFile(res: ServerResponse, path: string, size: number):
     if (failure) throw failure;
     const finished = new Promise<void>((resolve, reject) => {
       res.once("finish", resolve);
-      res.once("close", () => (res.writableFinished ? resolve() : reject(failure ?? new Error("the client closed the connection before the file was sent"))));
+      res.once("close", () => (res.writableFinished ? resolve() : reject(failure)));
     });
     res.end();
     await finished;

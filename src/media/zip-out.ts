@@ -168,6 +168,51 @@ export interface SyncZipSource {
 }
 
 /**
+ * A download zip built in one buffer: the caller reads each file's bytes
+ * into its slot (synchronously or not) and seals it; `finish` adds `_meta`
+ * and the central directory. Shared by the sync and async builders.
+ */
+class MemoryZip {
+  readonly out: Buffer;
+  private readonly names: Buffer[];
+  private readonly sizes: number[];
+  private readonly meta: Buffer;
+  private readonly layout: Layout;
+  private readonly when: { time: number; date: number };
+  private readonly crcs: number[] = [];
+
+  constructor(files: { name: string; size: number }[], now: Date, allocate: (size: number) => Buffer) {
+    ({ names: this.names, sizes: this.sizes, meta: this.meta } = entries(files));
+    this.layout = layOut(this.names, this.sizes);
+    this.when = dosTime(now);
+    // `allocate` may hand out a larger (reused) buffer: the zip is its start.
+    this.out = allocate(this.layout.total).subarray(0, this.layout.total);
+  }
+
+  /** Where entry `i`'s data goes. */
+  dataAt(i: number): number {
+    return this.layout.offsets[i]! + LOCAL_HEADER + this.names[i]!.length;
+  }
+
+  /** Entry `i`'s data is in place: its CRC and local header. */
+  seal(i: number): void {
+    const at = this.dataAt(i);
+    const crc = crc32(this.out.subarray(at, at + this.sizes[i]!));
+    this.crcs[i] = crc;
+    localHeader(this.names[i]!, this.sizes[i]!, crc, this.when).copy(this.out, this.layout.offsets[i]!);
+  }
+
+  /** Adds `_meta` (the last entry) and the central directory; returns the zip. */
+  finish(): Buffer {
+    const last = this.names.length - 1;
+    this.meta.copy(this.out, this.dataAt(last));
+    this.seal(last);
+    centralDirectory(this.layout, this.crcs, this.when).copy(this.out, this.layout.centralOffset);
+    return this.out;
+  }
+}
+
+/**
  * Builds the zip in one buffer with synchronous reads (for a batch of a few
  * MiB: a handful of page-cache copies cost less than a thread-pool round trip
  * per file). Closes the descriptors.
@@ -178,22 +223,12 @@ export function buildDownloadZipSync(
   allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
 ): Buffer {
   try {
-    const { names, sizes, meta } = entries(files);
-    const layout = layOut(names, sizes);
-    const when = dosTime(now);
-    // `allocate` may hand out a larger (reused) buffer: the zip is its start.
-    const out = allocate(layout.total).subarray(0, layout.total);
-    const crcs: number[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const dataAt = layout.offsets[i]! + LOCAL_HEADER + names[i]!.length;
-      if (i < files.length) readExactlySync(files[i]!.fd, out, dataAt, sizes[i]!);
-      else meta.copy(out, dataAt);
-      const crc = crc32(out.subarray(dataAt, dataAt + sizes[i]!));
-      crcs.push(crc);
-      localHeader(names[i]!, sizes[i]!, crc, when).copy(out, layout.offsets[i]!);
-    }
-    centralDirectory(layout, crcs, when).copy(out, layout.centralOffset);
-    return out;
+    const zip = new MemoryZip(files, now, allocate);
+    files.forEach((file, i) => {
+      readExactlySync(file.fd, zip.out, zip.dataAt(i), file.size);
+      zip.seal(i);
+    });
+    return zip.finish();
   } finally {
     for (const f of files) closeQuietly(f.fd);
   }
@@ -219,21 +254,12 @@ function closeQuietly(fd: number): void {
 /** Builds the zip in one buffer. Closes the handles. */
 export async function buildDownloadZip(files: ZipSource[], now = new Date()): Promise<Buffer> {
   try {
-    const { names, sizes, meta } = entries(files);
-    const layout = layOut(names, sizes);
-    const when = dosTime(now);
-    const out = Buffer.allocUnsafe(layout.total);
-    const crcs: number[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const dataAt = layout.offsets[i]! + LOCAL_HEADER + names[i]!.length;
-      if (i < files.length) await readExactly(files[i]!.handle, out, dataAt, sizes[i]!, 0);
-      else meta.copy(out, dataAt);
-      const crc = crc32(out.subarray(dataAt, dataAt + sizes[i]!));
-      crcs.push(crc);
-      localHeader(names[i]!, sizes[i]!, crc, when).copy(out, layout.offsets[i]!);
+    const zip = new MemoryZip(files, now, (size) => Buffer.allocUnsafe(size));
+    for (const [i, file] of files.entries()) {
+      await readExactly(file.handle, zip.out, zip.dataAt(i), file.size, 0);
+      zip.seal(i);
     }
-    centralDirectory(layout, crcs, when).copy(out, layout.centralOffset);
-    return out;
+    return zip.finish();
   } finally {
     await closeAll(files);
   }
