@@ -9,6 +9,7 @@ import { OperatorError } from "../errors.js";
 import { DEFAULT_CHUNK_MEGS } from "../http/budgets.js";
 import { DEFAULT_CONNECTION_LIMITS } from "../http/connections.js";
 import { isNoSpace } from "../disk-space.js";
+import { resumeOptimizingCompilers } from "./start-up-compilers.js";
 
 export function registerServe(program: Command): void {
   const serve = program
@@ -59,36 +60,41 @@ export function registerServe(program: Command): void {
     );
   operatorOptions(serve);
   addLimitOptions(serve);
-  serve.action(commandAction({}, async (flags: ServeFlags) => {
-      // Refusals (bad configuration, no users, another server or a restore/reset-user
-      // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
-      const config = loadConfig(flags);
-      const running = await startServer(config).catch((err: unknown) => {
-        // A full disk is an operator's problem with one cause: one line, no stack trace.
-        if (isNoSpace(err)) throw new OperatorError(`disk full: cannot start in ${config.base} (${(err as Error).message})`);
-        throw err;
-      });
-      // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
-      const stop = (signal: string) => {
-        logger.info("stopping", { signal });
-        // Should closing itself hang, do not outlive the timeout by much.
-        setTimeout(() => {
-          logger.error("shutdown did not complete; exiting");
-          process.exit(1);
-        }, config.shutdownTimeoutMs + 5000).unref();
-        running
-          .close()
-          .then(() => logger.info("stopped"))
-          .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
-          .finally(() => process.exit(0));
-      };
-      // SIGHUP: read password files and the user store again (they are also watched).
-      process.on("SIGHUP", () => {
-        running.reloadUsers("SIGHUP");
-      });
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-    }));
+  serve.action(commandAction({}, serveUntilStopped));
+}
+
+/** Starts the server and runs it until SIGTERM/SIGINT. */
+async function serveUntilStopped(flags: ServeFlags): Promise<void> {
+  // Refusals (bad configuration, no users, another server or a restore/reset-user
+  // on this data folder) are OperatorErrors: commandAction logs them, exit 2.
+  const config = loadConfig(flags);
+  const running = await startServer(config).catch((err: unknown) => {
+    // A full disk is an operator's problem with one cause: one line, no stack trace.
+    if (isNoSpace(err)) throw new OperatorError(`disk full: cannot start in ${config.base} (${(err as Error).message})`);
+    throw err;
+  });
+  // Listening: from here on code is hot because it serves (main.ts paused them).
+  resumeOptimizingCompilers();
+  // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
+  const stop = (signal: string) => {
+    logger.info("stopping", { signal });
+    // Should closing itself hang, do not outlive the timeout by much.
+    setTimeout(() => {
+      logger.error("shutdown did not complete; exiting");
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5000).unref();
+    running
+      .close()
+      .then(() => logger.info("stopped"))
+      .catch((err: unknown) => logger.error("error while stopping", { reason: (err as Error).message }))
+      .finally(() => process.exit(0));
+  };
+  // SIGHUP: read password files and the user store again (they are also watched).
+  process.on("SIGHUP", () => {
+    running.reloadUsers("SIGHUP");
+  });
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
 }
 
 /** The operator's options: /metrics access, backup freshness, the status page, the official server's host keys. */
