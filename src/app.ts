@@ -17,6 +17,7 @@ import { ServerOps } from "./http/ops.js";
 import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
 import { mediaConnections } from "./media/connections.js";
+import { withCompilersPaused } from "./v8-compilers.js";
 import { mediaRoutes, mediaUsn, preloadMediaHandlers } from "./media/routes.js";
 import { collectionRoutes, preloadSyncHandlers } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
@@ -41,8 +42,16 @@ type ServerDb = Database.Database;
  * argon2, Cognito, collection creation, the other CLI commands) stays
  * unloaded until needed.
  */
+let handlersLoaded: Promise<void> | undefined;
 async function preloadHandlers(): Promise<void> {
-  await Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]);
+  // Import code runs once: V8's compilers wait (src/v8-compilers.ts).
+  handlersLoaded ??= withCompilersPaused(async () => {
+    await Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]);
+  }).catch((err: unknown) => {
+    handlersLoaded = undefined;
+    throw err;
+  });
+  await handlersLoaded;
 }
 
 /** A normal sync with no request for this long is rolled back. */

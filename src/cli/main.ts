@@ -2,7 +2,7 @@
 // The anki-sync-server command line.
 import { Command } from "commander";
 import { SERVER_NAME, VERSION } from "../ops/version.js";
-import { pauseOptimizingCompilers } from "./start-up-compilers.js";
+import { pauseOptimizingCompilers } from "../v8-compilers.js";
 
 type Register = (program: Command) => void;
 

@@ -9,7 +9,7 @@ import { OperatorError } from "../errors.js";
 import { DEFAULT_CHUNK_MEGS } from "../http/budgets.js";
 import { DEFAULT_CONNECTION_LIMITS } from "../http/connections.js";
 import { isNoSpace } from "../disk-space.js";
-import { resumeOptimizingCompilers } from "./start-up-compilers.js";
+import { resumeOptimizingCompilers } from "../v8-compilers.js";
 
 export function registerServe(program: Command): void {
   const serve = program

@@ -1,4 +1,5 @@
-// A worker thread's main module: runs the tasks the pool posts, one at a time.
+// A worker thread's main module: runs the tasks the pool posts, one at a time
+// (the pool posts the next only after the reply, so an awaited task is alone).
 import { parentPort } from "node:worker_threads";
 import { TASKS, type TaskName } from "./tasks.js";
 import type { TaskMessage, TaskReply } from "./pool.js";
@@ -6,7 +7,7 @@ import type { TaskMessage, TaskReply } from "./pool.js";
 if (!parentPort) throw new Error("worker entry loaded outside a worker thread");
 const port = parentPort;
 
-port.on("message", (message: TaskMessage) => {
+port.on("message", async (message: TaskMessage) => {
   let reply: TaskReply;
   try {
     if (message.gate) {
@@ -15,7 +16,7 @@ port.on("message", (message: TaskMessage) => {
       Atomics.wait(new Int32Array(message.gate), 0, 0);
     }
     const task = TASKS[message.task as TaskName] as (...args: unknown[]) => unknown;
-    reply = { id: message.id, result: task(...message.args) };
+    reply = { id: message.id, result: await task(...message.args) };
   } catch (err) {
     reply = { id: message.id, error: { message: (err as Error).message, stack: (err as Error).stack } };
   }

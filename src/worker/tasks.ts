@@ -5,15 +5,14 @@ import { copyFileSync, rmSync, statSync } from "node:fs";
 import { bumpForDownload } from "../collection/fullsync/header.js";
 import { CorruptUploadError, type VerifiedUpload, verifyUploadedCollection } from "../collection/fullsync/verify-upload.js";
 import { openCollectionDb } from "../collection/open.js";
-import { downgradeToSchema11 } from "../collection/upgrade/downgrade.js";
 
 export type VerifyOutcome = { ok: true; verified: VerifiedUpload } | { ok: false; corrupt: string };
 
 export const TASKS = {
   /** The full-upload checks (integrity check, schema upgrade, pending rows) on the uploaded temp file. */
-  verifyUpload(path: string): VerifyOutcome {
+  async verifyUpload(path: string): Promise<VerifyOutcome> {
     try {
-      return { ok: true, verified: verifyUploadedCollection(path) };
+      return { ok: true, verified: await verifyUploadedCollection(path) };
     } catch (err) {
       if (err instanceof CorruptUploadError) return { ok: false, corrupt: err.message };
       throw err;
@@ -26,7 +25,7 @@ export const TASKS = {
    * copied there and the copy downgraded to schema 11. Returns the size of the
    * file to serve. The caller has closed its own connection to `path`.
    */
-  prepareDownload(path: string, nowMs: number, legacyCopy: string | null): number {
+  async prepareDownload(path: string, nowMs: number, legacyCopy: string | null): Promise<number> {
     const db = openCollectionDb(path, { mustExist: true });
     try {
       db.pragma("journal_mode = WAL");
@@ -38,6 +37,8 @@ export const TASKS = {
     }
     if (legacyCopy === null) return statSync(path).size;
     copyFileSync(path, legacyCopy);
+    // Only legacy clients need it: imported on first use, like the upgrade.
+    const { downgradeToSchema11 } = await import("../collection/upgrade/downgrade.js");
     downgradeToSchema11(legacyCopy);
     rmSync(`${legacyCopy}-wal`, { force: true });
     rmSync(`${legacyCopy}-shm`, { force: true });
@@ -47,4 +48,4 @@ export const TASKS = {
 
 export type TaskName = keyof typeof TASKS;
 export type TaskArgs<N extends TaskName> = Parameters<(typeof TASKS)[N]>;
-export type TaskResult<N extends TaskName> = ReturnType<(typeof TASKS)[N]>;
+export type TaskResult<N extends TaskName> = Awaited<ReturnType<(typeof TASKS)[N]>>;

@@ -134,21 +134,21 @@ afterAll(() => {
 });
 
 describe("uploads in older schemas", () => {
-  it("accepts schema 18 unchanged", () => {
+  it("accepts schema 18 unchanged", async () => {
     const path = join(dir, "v18.anki2");
     copyFileSync(original, path);
-    expect(verifyUploadedCollection(path)).toMatchObject({ ver: 18, cards: 2, notes: 1 });
+    expect(await verifyUploadedCollection(path)).toMatchObject({ ver: 18, cards: 2, notes: 1 });
     expect(content(path)).toEqual(content(original));
   });
 
-  it.each([17, 16])("upgrades schema %i to the same collection", (ver) => {
+  it.each([17, 16])("upgrades schema %i to the same collection", async (ver) => {
     const path = variant(ver);
     expect(withDb(path, (db) => db.prepare("SELECT ver FROM col").pluck().get())).toBe(ver);
-    expect(verifyUploadedCollection(path)).toMatchObject({ ver, cards: 2, notes: 1 });
+    expect(await verifyUploadedCollection(path)).toMatchObject({ ver, cards: 2, notes: 1 });
     expect(content(path)).toEqual(content(original));
   });
 
-  it.each([15, 14, 11])("upgrades schema %i, resetting a 1.3 starting ease and its low-ease cards with the file's usn", (ver) => {
+  it.each([15, 14, 11])("upgrades schema %i, resetting a 1.3 starting ease and its low-ease cards with the file's usn", async (ver) => {
     const path = variant(ver);
     if (ver <= 14) {
       // the legacy JSON is written with validated values (ease 1.3 reads as 2.5,
@@ -165,7 +165,7 @@ describe("uploads in older schemas", () => {
         }
       });
     }
-    expect(verifyUploadedCollection(path)).toMatchObject({ ver, cards: 2, notes: 1 });
+    expect(await verifyUploadedCollection(path)).toMatchObject({ ver, cards: 2, notes: 1 });
     const want = content(original);
     const low = want.presets.find((p) => p.id === LOW_PRESET)!;
     low.ease = 2.5;
@@ -176,17 +176,17 @@ describe("uploads in older schemas", () => {
     expect(got).toEqual(want);
   });
 
-  it.each([12, 13, 10, 19])("refuses schema %i", (ver) => {
+  it.each([12, 13, 10, 19])("refuses schema %i", async (ver) => {
     const path = join(dir, `bad${ver}.anki2`);
     copyFileSync(original, path);
     withDb(path, (db) => db.prepare("UPDATE col SET ver = ?").run(ver));
-    expect(() => verifyUploadedCollection(path)).toThrow(CorruptUploadError);
+    await expect(verifyUploadedCollection(path)).rejects.toThrow(CorruptUploadError);
   });
 
-  it("refuses a schema-11 file whose JSON does not parse, leaving it as it was", () => {
+  it("refuses a schema-11 file whose JSON does not parse, leaving it as it was", async () => {
     const path = variant(11);
     withDb(path, (db) => db.prepare("UPDATE col SET models = '{not json'").run());
-    expect(() => verifyUploadedCollection(path)).toThrow(/upgrade from schema 11 failed/);
+    await expect(verifyUploadedCollection(path)).rejects.toThrow(/upgrade from schema 11 failed/);
     expect(withDb(path, (db) => db.prepare("SELECT ver FROM col").pluck().get())).toBe(11);
   });
 });
