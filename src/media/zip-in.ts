@@ -19,8 +19,6 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rm } from "node:fs/promises";
 import { inflateRawSync } from "node:zlib";
-import { closeSync, fdatasync, openSync, writeSync } from "node:fs";
-import { promisify } from "node:util";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
@@ -251,36 +249,38 @@ export function entryBytes(zip: Buffer, entry: yauzl.Entry): Buffer {
 }
 
 /**
- * Writes each file to its new temp path, one after the other on this thread
- * (a batch is a few MiB of page-cache copies; spread over the thread pool
- * they contend for the file system's locks and cost more CPU), then fsyncs
- * them all at once on the thread pool: started together, the fsyncs share
- * the file system's journal commits, where an fsync right after each write
- * would force one commit per file. Every file that was created is closed
- * (and listed in `created`) whatever happens.
+ * Writes each file to its new temp path, all at once on the thread pool, then
+ * fsyncs them all at once: started together, the fsyncs share the file
+ * system's journal commits, where an fsync right after each write would force
+ * one commit per file. Creating a file is the expensive part on ext4 (about
+ * 1 ms of system time each on the bench machine); spread over the pool's
+ * threads the creations of a batch overlap instead of queueing on the event
+ * loop (media upload wall time 1.60-1.80 -> 1.25-1.54 s for 1,000 files).
+ * Every file that was created is closed (and listed in `created`) whatever
+ * happens: each write is waited for, even after one has failed, so no file
+ * appears after the caller has cleaned up.
  */
 async function writeTempFiles(files: { path: string; data: Buffer }[], created: string[]): Promise<void> {
-  const fds: number[] = [];
+  const handles: FileHandle[] = [];
   try {
-    for (const { path, data } of files) {
-      const fd = openSync(path, "wx", 0o600);
-      created.push(path);
-      fds.push(fd);
-      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
-    }
-    await Promise.all(fds.map((fd) => fdatasyncAsync(fd)));
+    const writes = await Promise.allSettled(
+      files.map(async ({ path, data }) => {
+        const file = await open(path, "wx", 0o600);
+        created.push(path);
+        handles.push(file);
+        await file.writeFile(data);
+      }),
+    );
+    const failed = writes.find((w) => w.status === "rejected");
+    if (failed) throw failed.reason;
+    const syncs = await Promise.allSettled(handles.map((file) => file.datasync()));
+    const failedSync = syncs.find((w) => w.status === "rejected");
+    if (failedSync) throw failedSync.reason;
   } finally {
-    for (const fd of fds) {
-      try {
-        closeSync(fd);
-      } catch {
-        // nothing left to do with it
-      }
-    }
+    await Promise.all(handles.map((file) => file.close().catch(() => undefined)));
   }
 }
 
-const fdatasyncAsync = promisify(fdatasync);
 
 interface Plan {
   rows: MetaRow[];
@@ -330,20 +330,29 @@ async function readZipBuffer(buffer: Buffer, tempDir: string): Promise<UploadedC
   try {
     const plan = await planBatch(zip, (meta) => entryBytes(buffer, meta));
     if (plan.declared > MAX_IN_MEMORY_UPLOAD_BYTES) return await extractStreamed(zip, plan, tempDir);
-    const changes: UploadedChange[] = [];
     const files: { path: string; data: Buffer }[] = [];
+    const pending: Array<{ kind: "delete"; name: string } | { kind: "file"; name: string; temp: string; data: Buffer }> = [];
     for (const row of plan.rows) {
       if (row.inZip === undefined) {
-        changes.push({ kind: "delete", name: row.name });
+        pending.push({ kind: "delete", name: row.name });
         continue;
       }
       const data = entryBytes(buffer, plan.entries.get(row.inZip)!);
       const temp = newUploadTempName();
       files.push({ path: join(tempDir, temp), data });
-      changes.push({ kind: "file", name: row.name, temp, size: data.length, sha1: createHash("sha1").update(data).digest() });
+      pending.push({ kind: "file", name: row.name, temp, data });
     }
-    // Nothing is written until the whole batch has been judged.
-    await writeTempFiles(files, created);
+    // Nothing is written until the whole batch has been judged. The thread
+    // pool writes the files while this thread hashes them.
+    const writing = writeTempFiles(files, created);
+    let changes: UploadedChange[];
+    try {
+      changes = pending.map((c) =>
+        c.kind === "delete" ? c : { kind: "file", name: c.name, temp: c.temp, size: c.data.length, sha1: createHash("sha1").update(c.data).digest() },
+      );
+    } finally {
+      await writing;
+    }
     return changes;
   } catch (err) {
     await Promise.all(created.map((path) => rm(path, { force: true })));
