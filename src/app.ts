@@ -17,7 +17,7 @@ import { ServerOps } from "./http/ops.js";
 import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
 import { mediaConnections } from "./media/connections.js";
-import { withCompilersPaused } from "./v8-compilers.js";
+import { inStartUpMode } from "./v8-start-up.js";
 import { mediaRoutes, mediaUsn, preloadMediaHandlers } from "./media/routes.js";
 import { collectionRoutes, preloadSyncHandlers } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
@@ -44,8 +44,8 @@ type ServerDb = Database.Database;
  */
 let handlersLoaded: Promise<void> | undefined;
 async function preloadHandlers(): Promise<void> {
-  // Import code runs once: V8's compilers wait (src/v8-compilers.ts).
-  handlersLoaded ??= withCompilersPaused(async () => {
+  // Import code runs once (src/v8-start-up.ts).
+  handlersLoaded ??= inStartUpMode(async () => {
     await Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]);
   }).catch((err: unknown) => {
     handlersLoaded = undefined;

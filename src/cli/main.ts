@@ -2,7 +2,7 @@
 // The anki-sync-server command line.
 import { Command } from "commander";
 import { SERVER_NAME, VERSION } from "../ops/version.js";
-import { pauseOptimizingCompilers } from "../v8-compilers.js";
+import { enterStartUpMode } from "../v8-start-up.js";
 
 type Register = (program: Command) => void;
 
@@ -23,8 +23,8 @@ const OTHER_COMMANDS: Record<string, () => Promise<Register>> = {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const serveOnly = !args.some((a) => Object.hasOwn(OTHER_COMMANDS, a) || a === "help" || a === "-h" || a === "--help");
-  // Until the server listens (serve turns them back on): start-up code runs once.
-  if (serveOnly) pauseOptimizingCompilers();
+  // Start-up code runs once (src/v8-start-up.ts); serve leaves this mode once it listens.
+  if (serveOnly) enterStartUpMode();
   const program = new Command();
   program.name("anki-sync-server").description("Self-hosted Anki sync server").version(`${SERVER_NAME} ${VERSION}`, "-V, --version", "print the version and exit");
   (await import("./serve.js")).registerServe(program);

@@ -9,7 +9,7 @@ import { OperatorError } from "../errors.js";
 import { DEFAULT_CHUNK_MEGS } from "../http/budgets.js";
 import { DEFAULT_CONNECTION_LIMITS } from "../http/connections.js";
 import { isNoSpace } from "../disk-space.js";
-import { resumeOptimizingCompilers } from "../v8-compilers.js";
+import { leaveStartUpMode } from "../v8-start-up.js";
 
 export function registerServe(program: Command): void {
   const serve = program
@@ -73,8 +73,8 @@ async function serveUntilStopped(flags: ServeFlags): Promise<void> {
     if (isNoSpace(err)) throw new OperatorError(`disk full: cannot start in ${config.base} (${(err as Error).message})`);
     throw err;
   });
-  // Listening: from here on code is hot because it serves (main.ts paused them).
-  resumeOptimizingCompilers();
+  // Listening: from here on code runs because it serves (main.ts entered start-up mode).
+  leaveStartUpMode();
   // SIGTERM/SIGINT: graceful shutdown (app.ts), exit 0; a second signal exits at once.
   const stop = (signal: string) => {
     logger.info("stopping", { signal });
