@@ -1,6 +1,6 @@
 // The v11 request/response envelope: metadata in the `anki-sync` header, body
 // zstd-compressed both ways, `anki-original-size` on every successful reply.
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type * as Zstd from "zstd-napi";
@@ -186,24 +186,51 @@ const SPOOL_WRITE_BYTES = 1024 * 1024;
 /**
  * Streams the decompressed payload into a new file at `path`, never holding
  * more than SPOOL_WRITE_BYTES of it in memory (one buffer, written 1 MiB at a
- * time); fsynced unless transient.
+ * time); fsynced unless transient. With `keepInMemoryUpTo`, a payload up to
+ * that size is kept in memory and returned in `data` without creating the
+ * file (creating, writing, reading back and deleting it cost a media batch
+ * more than parsing it); a larger one spills to the file once it passes the
+ * size.
  */
 export async function writePayloadToFile(req: IncomingMessage, limits: BodyLimits, path: string, options: SpoolOptions = {}): Promise<FileBodyResult> {
   const room = limits.disk?.writer("upload");
-  const file = await open(path, "wx", 0o600).catch((err: unknown) => rethrowNoSpace(err, "upload"));
+  const memoryLimit = options.transient ? (options.keepInMemoryUpTo ?? 0) : 0;
+  let held: Buffer[] | undefined = memoryLimit > 0 ? [] : undefined;
+  let heldBytes = 0;
+  let file: FileHandle | undefined;
+  const writeOut = async (chunk: Buffer) => {
+    file ??= await open(path, "wx", 0o600).catch((err: unknown) => rethrowNoSpace(err, "upload"));
+    // The buffer may be reused for the next piece: write all of it first.
+    for (let done = 0; done < chunk.length; ) {
+      const { bytesWritten } = await file.write(chunk, done, chunk.length - done).catch((err: unknown) => rethrowNoSpace(err, "upload"));
+      done += bytesWritten;
+    }
+  };
   try {
+    if (!held) file = await open(path, "wx", 0o600).catch((err: unknown) => rethrowNoSpace(err, "upload"));
     const result = await decodeZstdBody(req, limits, Buffer.allocUnsafe(SPOOL_WRITE_BYTES), async (chunk) => {
+      // Counted against the free-space reserve in memory too: the handler
+      // writes these bytes to disk (a media batch's files).
       room?.(chunk.length);
-      // The buffer is reused for the next piece: write all of it first.
-      for (let done = 0; done < chunk.length; ) {
-        const { bytesWritten } = await file.write(chunk, done, chunk.length - done).catch((err: unknown) => rethrowNoSpace(err, "upload"));
-        done += bytesWritten;
+      if (held && heldBytes + chunk.length <= memoryLimit) {
+        held.push(Buffer.from(chunk));
+        heldBytes += chunk.length;
+        return;
       }
+      if (held) {
+        // Past the in-memory size: what was held goes to the file first.
+        const earlier = held;
+        held = undefined;
+        for (const piece of earlier) await writeOut(piece);
+      }
+      await writeOut(chunk);
     });
-    if (!options.transient) await file.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
+    if (held) return { bytes: result.decompressed, tooLarge: result.overLimit, data: Buffer.concat(held, heldBytes) };
+    // Not kept in memory: the file was opened up front, or when the payload spilled.
+    if (!options.transient) await file!.sync().catch((err: unknown) => rethrowNoSpace(err, "upload"));
     return { bytes: result.decompressed, tooLarge: result.overLimit };
   } finally {
-    await file.close();
+    await file?.close();
   }
 }
 

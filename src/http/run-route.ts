@@ -46,8 +46,8 @@ export async function runUserRoute(route: UserRoute, user: UserState, info: Requ
   user.ensureFolders();
   const tempPath = join(user.dir, newIncomingTempName());
   try {
-    const received = await envelope.writePayloadToFile(limits, tempPath, { transient: route.transient === true });
-    const file = { path: tempPath, bytes: received.bytes, tooLarge: received.tooLarge };
+    const received = await envelope.writePayloadToFile(limits, tempPath, { transient: route.transient === true, keepInMemoryUpTo: route.inMemoryUpTo });
+    const file = { path: tempPath, bytes: received.bytes, tooLarge: received.tooLarge, data: received.data };
     await user.lock.run(async () => sendReply(res, await route.handle(user, file, info), info.protocol));
   } finally {
     rmSync(tempPath, { force: true });

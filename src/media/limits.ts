@@ -22,6 +22,14 @@ export const MAX_FILE_BYTES = 104_857_600; // 100 MiB
  */
 export const MAX_UPLOAD_BATCH_BYTES = TARGET_ZIP_BYTES + MAX_FILE_BYTES;
 
+/**
+ * An upload body up to this size (decompressed) is received in memory, not
+ * spooled to a file: a typical batch (TARGET_ZIP_BYTES plus the zip's
+ * headers) fits. Ours, not Anki's: at most this much per request is held
+ * while its body arrives, as a JSON body holds its chunk.
+ */
+export const IN_MEMORY_UPLOAD_BODY_BYTES = 4 * 1024 * 1024;
+
 /** Longest file name the server accepts, in UTF-8 bytes (clients create at most 120). */
 export const MAX_NAME_BYTES = 255;
 

@@ -7,6 +7,7 @@ import { mediaChanges } from "./changes.js";
 import { mediaSanity } from "./sanity.js";
 import { mediaConnections, mediaDbOf } from "./connections.js";
 import { mediaDbPath, pendingPath } from "./paths.js";
+import { IN_MEMORY_UPLOAD_BODY_BYTES } from "./limits.js";
 
 async function loadZipHandlers() {
   const [upload, download] = await Promise.all([import("./upload.js"), import("./download.js")]);
@@ -31,8 +32,14 @@ export function mediaRoutes(): RouteTable {
   return {
     begin: { body: "json", allowGet: true, handle: (user, payload, info) => begin(user, payload, info) },
     mediaChanges: { body: "json", handle: (user, payload) => mediaChanges(user, payload) },
-    // The spool file is only read (upload.ts makes the media durable itself).
-    uploadChanges: { body: "file", transient: true, handle: async (user, file) => (await preloadMediaHandlers()).uploadChanges(user, file) },
+    // The body is only read (upload.ts makes the media durable itself): a
+    // typical batch stays in memory, a larger one goes to an unsynced spool file.
+    uploadChanges: {
+      body: "file",
+      transient: true,
+      inMemoryUpTo: IN_MEMORY_UPLOAD_BODY_BYTES,
+      handle: async (user, file) => (await preloadMediaHandlers()).uploadChanges(user, file),
+    },
     downloadFiles: { body: "json", handle: async (user, payload) => (await preloadMediaHandlers()).downloadFiles(user, payload) },
     mediaSanity: { body: "json", handle: (user, payload) => mediaSanity(user, payload) },
   };

@@ -1,7 +1,8 @@
 // POST /msync/uploadChanges: a zip of additions, replacements and deletions.
 //
-// 0. The request body reached us in a spool file that is never fsynced (the
-//    route is transient): it is read back here and deleted after the reply.
+// 0. The request body reached us in memory (up to IN_MEMORY_UPLOAD_BODY_BYTES,
+//    a typical batch) or in a spool file that is never fsynced (the route is
+//    transient): it is read back here and deleted after the reply.
 // 1. The zip is validated as a whole and its files are extracted to fsynced
 //    temp files (zip-in.ts); any problem refuses the batch with 400 before
 //    the media folder or the DB is touched. The temp files are fsynced
@@ -133,8 +134,9 @@ export async function uploadChanges(user: UserState, file: ReceivedFile): Promis
   // Opening (if not open yet) first finishes any interrupted batch (and sweeps
   // stale temp files) before this batch creates its own.
   const db = mediaDbOf(user);
-  // A real batch is small: read whole, it is parsed from memory.
-  const source = file.bytes <= MAX_IN_MEMORY_UPLOAD_BYTES ? await readFile(file.path) : file.path;
+  // A real batch is small: it arrives in memory (see the route), or is read
+  // whole; either way it is parsed from memory.
+  const source = file.data ?? (file.bytes <= MAX_IN_MEMORY_UPLOAD_BYTES ? await readFile(file.path) : file.path);
   const changes = await readUploadZip(source, user.dir);
   let outcome: UploadOutcome;
   try {

@@ -29,12 +29,16 @@ export interface WriteRoom {
 
 export interface SpoolOptions {
   transient?: boolean;
+  /** A payload of at most this many bytes is returned in `data` and no file is created (transient routes). */
+  keepInMemoryUpTo?: number;
 }
 
 export interface FileBodyResult {
   bytes: number;
   /** The decompressed body reached the limit; the file holds only a prefix. */
   tooLarge: boolean;
+  /** The whole payload, when it stayed in memory (then there is no file). */
+  data?: Buffer;
 }
 
 export interface RequestInfo {
@@ -94,6 +98,8 @@ export interface ReceivedFile {
   bytes: number;
   /** The decompressed body reached the configured limit; the file is incomplete. */
   tooLarge: boolean;
+  /** A small payload of an `inMemoryUpTo` route: the whole payload, and `path` was never created. */
+  data?: Buffer;
 }
 
 /** A route whose payload is streamed to a temporary file in the user's folder first. */
@@ -105,6 +111,12 @@ export interface FileRoute {
    * it makes durable itself.
    */
   transient?: boolean;
+  /**
+   * Transient routes: a payload of at most this many bytes is handed over in
+   * memory (`ReceivedFile.data`) instead of being written to a file and read
+   * back; a larger one spills to the file as it arrives.
+   */
+  inMemoryUpTo?: number;
   handle(user: UserState, file: ReceivedFile, info: RequestInfo): Promise<Reply> | Reply;
 }
 
