@@ -17,10 +17,10 @@ import { ServerOps } from "./http/ops.js";
 import { OperatorError } from "./errors.js";
 import { logger } from "./log.js";
 import { mediaConnections } from "./media/connections.js";
-import { inStartUpMode } from "./v8-start-up.js";
 import { mediaRoutes, mediaUsn, preloadMediaHandlers } from "./media/routes.js";
 import { collectionRoutes, preloadSyncHandlers } from "./sync/routes.js";
 import { UserRegistry } from "./users/user.js";
+import { inStartUpMode } from "./v8-start-up.js";
 import type { AdminPage } from "./admin/index.js";
 import { StartupError } from "./auth/authenticator.js";
 import { SyncActivity } from "./ops/activity.js";
@@ -33,18 +33,19 @@ import { workers } from "./worker/pool.js";
 
 type ServerDb = Database.Database;
 
+let handlersLoaded: Promise<void> | undefined;
+
 /**
  * The sync and media handler modules (with the protobuf codecs and the zip
- * code: about 170 ms of CPU and 5 MB of RSS) are imported by the first login,
+ * code: about 170 ms of CPU; with the login, RSS 55 -> 68 MB) are imported by
+ * the first login, in V8's start-up mode (src/v8-start-up.ts),
  * which waits for them before answering the host key, so the client's first
  * sync step does not. An idle server that nobody logged into never loads
  * them. Later logins find them loaded. Rarely used code (legacy protocol,
  * argon2, Cognito, collection creation, the other CLI commands) stays
  * unloaded until needed.
  */
-let handlersLoaded: Promise<void> | undefined;
 async function preloadHandlers(): Promise<void> {
-  // Import code runs once (src/v8-start-up.ts).
   handlersLoaded ??= inStartUpMode(async () => {
     await Promise.all([preloadSyncHandlers(), preloadMediaHandlers()]);
   }).catch((err: unknown) => {
