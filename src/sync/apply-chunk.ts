@@ -3,7 +3,7 @@
 // synced and is at least as new; reviews are never overwritten.
 import { readNotetype } from "../collection/storage/notetypes.js";
 import type { CollectionDb } from "../collection/open.js";
-import { type CardRow, cardMtimeUsn, writeCard } from "../collection/storage/cards.js";
+import { type CardRow, writeCardIfIncomingWins } from "../collection/storage/cards.js";
 import { noteMtimeUsn } from "../collection/storage/notes.js";
 import { type RevlogRow, addRevlog } from "../collection/storage/revlog.js";
 import { parseCardEntry } from "../collection/sync-rows/cards.js";
@@ -63,9 +63,9 @@ export function mergeChunk(db: CollectionDb, session: SyncSession, chunk: Incomi
     addRevlog(db, entry);
   }
   for (const card of chunk.cards) {
-    if (!incomingWins(cardMtimeUsn(db, card.id), card.mod, session.clientUsn)) continue;
+    // incomingWins, inside the statement (storage/cards.ts).
     card.usn = session.serverUsn;
-    writeCard(db, card);
+    writeCardIfIncomingWins(db, card, session.clientUsn);
   }
   for (const note of chunk.notes) {
     if (incomingWins(noteMtimeUsn(db, note.id), note.mod, session.clientUsn)) {

@@ -48,6 +48,20 @@ export function writeCard(db: CollectionDb, c: CardRow): void {
   );
 }
 
+// The same upsert, applied to an existing row only where the sync's conflict
+// rule lets the incoming card win: the stored card has not changed since the
+// client last synced (usn below the client's), or is older. One statement per
+// card instead of a lookup and a write.
+const UPSERT_IF_INCOMING_WINS = `${UPSERT} WHERE cards.usn < ? OR cards.mod < excluded.mod`;
+
+/** Writes `c` unless the stored card changed since the client's last sync (usn >= clientUsn) and is at least as new. */
+export function writeCardIfIncomingWins(db: CollectionDb, c: CardRow, clientUsn: number): void {
+  prepareCached(db, UPSERT_IF_INCOMING_WINS).run(
+    c.id, c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor, c.reps, c.lapses, c.left,
+    c.odue, c.odid, c.flags, c.data, clientUsn,
+  );
+}
+
 export function deleteCard(db: CollectionDb, id: number): void {
   prepareCached(db, "DELETE FROM cards WHERE id = ?").run(id);
 }
@@ -64,9 +78,4 @@ function rowToCard(r: Row): CardRow {
 export function readCard(db: CollectionDb, id: number): CardRow | undefined {
   const r = prepareCached(db, `SELECT ${COLUMNS} FROM cards WHERE id = ?`).get(id) as Row | undefined;
   return r === undefined ? undefined : rowToCard(r);
-}
-
-export function cardMtimeUsn(db: CollectionDb, id: number): { mod: number; usn: number } | undefined {
-  const r = prepareCached(db, "SELECT mod, usn FROM cards WHERE id = ?").get(id) as Row | undefined;
-  return r === undefined ? undefined : { mod: asInt(r.mod, `card ${id} mod`), usn: asInt(r.usn, `card ${id} usn`) };
 }
