@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CardRow } from "../../../src/collection/storage/cards.js";
-import { mergeChunk } from "../../../src/sync/apply-chunk.js";
+import { mergeChunk, parseIncomingChunk } from "../../../src/sync/apply-chunk.js";
 import type { SyncSession } from "../../../src/users/session.js";
 
 const SERVER_USN = 50;
@@ -58,5 +58,35 @@ describe("applyChunk: cards", () => {
   it("replaces a card the server changed since then when the incoming one is newer", () => {
     apply([card(3, 1001, -1, 3)]);
     expect(stored(3)).toEqual({ due: 3, usn: SERVER_USN, mod: 1001 });
+  });
+});
+
+describe("applyChunk: malformed rows", () => {
+  const good = [1, 1, 1, 0, 1000, -1, 2, 2, 5, 1, 2500, 1, 0, 0, 0, 0, 0, "{}"];
+  const body = (chunk: unknown) => Buffer.from(JSON.stringify({ chunk }));
+  const refusal = (chunk: unknown): string => {
+    try {
+      parseIncomingChunk(body(chunk));
+    } catch (err) {
+      expect((err as { status?: number }).status).toBe(400);
+      return (err as Error).message;
+    }
+    throw new Error("accepted");
+  };
+
+  it("names the row and the field of a bad value (the text is built only on error)", () => {
+    const badOrd = [...good];
+    badOrd[3] = 70000;
+    expect(refusal({ cards: [good, badOrd] })).toContain("cards[1] ord: 70000 is outside 0..65535");
+    expect(refusal({ cards: [good, good.slice(0, 17)] })).toContain("cards[1]: expected 18 elements, got 17");
+    expect(refusal({ revlog: [[1, 1, -1, 3, 1, 1, 2500, 1000, "x"]] })).toContain("revlog[0] type: expected a number");
+    expect(refusal({ notes: [[1, "g", 1, 1, -1, 7, "f", "", "", 0, ""]] })).toContain("notes[0] tags: expected a string");
+  });
+
+  it("reads good rows, floats truncated where Anki is lenient", () => {
+    const lenient = [...good];
+    lenient[8] = 5.7;
+    const chunk = parseIncomingChunk(body({ cards: [good, lenient], revlog: [], notes: [] }));
+    expect(chunk.cards.map((c) => c.due)).toEqual([5, 5]);
   });
 });
