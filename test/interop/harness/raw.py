@@ -112,13 +112,23 @@ def request(
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         hdrs = dict(headers or {})
-        if chunked and body is not None:
-            hdrs["Transfer-Encoding"] = "chunked"
-            data: Any = [body] if isinstance(body, (bytes, bytearray)) else body
-            conn.request(http_method, full_path, body=data, headers=hdrs, encode_chunked=True)
+        try:
+            if chunked and body is not None:
+                hdrs["Transfer-Encoding"] = "chunked"
+                data: Any = [body] if isinstance(body, (bytes, bytearray)) else body
+                conn.request(http_method, full_path, body=data, headers=hdrs, encode_chunked=True)
+            else:
+                conn.request(http_method, full_path, body=body, headers=hdrs)
+        except (BrokenPipeError, ConnectionResetError) as send_error:
+            # A server may answer (413, 400) before reading the whole body and
+            # close; a real client reads that answer. If none arrived, the
+            # send error is the result.
+            try:
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException):
+                raise send_error from None
         else:
-            conn.request(http_method, full_path, body=body, headers=hdrs)
-        resp = conn.getresponse()
+            resp = conn.getresponse()
         raw = resp.read()
         resp_headers = {k.lower(): v for k, v in resp.getheaders()}
         return RawResponse(resp.status, resp_headers, raw, http_method, full_path)
